@@ -1,0 +1,38 @@
+"""Who is calling the client routes: a client token in `X-Signvault-Token`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader
+
+from app.audit.context import start_audit
+from app.clients import repository
+from app.clients.models import Client
+from app.db import SessionDep
+from app.errors import NotAuthenticated
+from app.tokens import hash_token, same_hash
+
+TOKEN_HEADER = "X-Signvault-Token"
+
+client_token = APIKeyHeader(
+    name=TOKEN_HEADER, auto_error=False, scheme_name="ClientToken",
+    description="A client token (`sv_…`), created by an admin through POST /admin/clients.",
+)
+
+
+async def require_client(
+    request: Request, session: SessionDep, presented: Annotated[str | None, Depends(client_token)],
+) -> Client:
+    if not presented:
+        raise NotAuthenticated(f"the {TOKEN_HEADER} header is required", scheme=TOKEN_HEADER)
+    digest = hash_token(presented)
+    client = await repository.find_active_by_token_hash(session, digest)
+    if client is None or not same_hash(client.token_hash, digest):
+        raise NotAuthenticated("the client token is not valid", scheme=TOKEN_HEADER)
+    start_audit(request, "client", client.name)
+    return client
+
+
+ClientDep = Annotated[Client, Depends(require_client)]

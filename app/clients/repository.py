@@ -1,0 +1,33 @@
+"""Every query on clients."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from app.clients.models import Client
+
+
+def _with_credentials():  # type: ignore[no-untyped-def]
+    return select(Client).options(selectinload(Client.credentials))
+
+
+async def find(session: AsyncSession, ref: str) -> Client | None:
+    query = _with_credentials().where(or_(Client.id == ref, Client.name == ref))
+    return (await session.scalars(query)).first()
+
+
+async def find_active_by_token_hash(session: AsyncSession, token_hash: str) -> Client | None:
+    query = _with_credentials().where(Client.token_hash == token_hash, Client.revoked_at.is_(None))
+    return (await session.scalars(query)).first()
+
+
+async def list_all(session: AsyncSession) -> Sequence[Client]:
+    return (await session.scalars(_with_credentials().order_by(Client.name))).all()
+
+
+async def name_taken(session: AsyncSession, name: str) -> bool:
+    return (await session.scalar(select(Client.id).where(Client.name == name))) is not None

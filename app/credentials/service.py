@@ -1,0 +1,152 @@
+"""Credential lifecycle: validate key material for its exchange, seal it, version it, rotate it."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.credentials import repository
+from app.credentials.models import Credential, CredentialVersion
+from app.credentials.schemas import CredentialCreate, CredentialRotate, CredentialUpdate, SecretFields
+from app.errors import Conflict, InvalidInput, NotFound
+from app.exchanges.base import ExchangeSpec, KeyType
+from app.exchanges.keys import normalise_secret, secret_problem
+from app.exchanges.registry import EXCHANGES, get_exchange
+from app.vault.envelope import Sealed
+from app.vault.service import SecretMaterial, Vault
+
+
+class CredentialNotFound(NotFound):
+    slug, title = "credential-not-found", "No such credential"
+
+
+class LabelTaken(Conflict):
+    slug, title = "label-taken", "Label already used on this exchange"
+
+
+class RotationConflict(Conflict):
+    slug, title = "rotation-conflict", "The credential changed while this rotation ran"
+
+
+def api_key_hint(api_key: str) -> str:
+    if len(api_key) >= 12:
+        return f"{api_key[:4]}…{api_key[-4:]}"
+    return f"…{api_key[-2:]}"  # short keys: showing eight characters would show most of the key
+
+
+def _exchange(exchange_id: str) -> ExchangeSpec:
+    spec = get_exchange(exchange_id)
+    if spec is None:
+        raise InvalidInput.field("exchange", f"unknown exchange; known: {', '.join(sorted(EXCHANGES))}")
+    return spec
+
+
+def _material(spec: ExchangeSpec, key_type: KeyType, fields: SecretFields) -> SecretMaterial:
+    """Check the secrets against the exchange's scheme; the messages never quote the values."""
+    if key_type not in spec.key_types:
+        raise InvalidInput.field("key_type", f"{spec.name} supports {', '.join(spec.key_types)}")
+    secret = normalise_secret(fields.api_secret.get_secret_value())
+    problem = secret_problem(spec, key_type, secret) if secret else "must not be empty"
+    if problem:
+        raise InvalidInput.field("api_secret", problem)
+    passphrase = fields.passphrase.get_secret_value() if fields.passphrase else None
+    if spec.needs_passphrase and not passphrase:
+        raise InvalidInput.field("passphrase", f"{spec.name} keys need the passphrase set when the key was made")
+    if not spec.needs_passphrase and passphrase:
+        raise InvalidInput.field("passphrase", f"{spec.name} keys have no passphrase")
+    return SecretMaterial(fields.api_key.get_secret_value(), secret, passphrase)
+
+
+def _new_version(vault: Vault, credential_id: str, version: int, key_type: KeyType,
+                 material: SecretMaterial) -> CredentialVersion:
+    sealed = vault.seal(material, credential_id, version)
+    return CredentialVersion(
+        credential_id=credential_id, version=version, key_type=key_type,
+        api_key_hint=api_key_hint(material.api_key), ciphertext=sealed.ciphertext,
+        wrapped_key=sealed.wrapped_key, master_key_id=sealed.master_key_id,
+    )
+
+
+async def get(session: AsyncSession, ref: str) -> Credential:
+    credential = await repository.find(session, ref)
+    if credential is None:
+        raise CredentialNotFound(f"no credential '{ref}'")
+    return credential
+
+
+async def create(session: AsyncSession, vault: Vault, data: CredentialCreate) -> Credential:
+    spec = _exchange(data.exchange)
+    if data.environment not in spec.environments:
+        raise InvalidInput.field("environment", f"{spec.name} offers {', '.join(spec.environments)}")
+    key_type = data.key_type or spec.default_key_type
+    material = _material(spec, key_type, data)
+    if await repository.label_taken(session, spec.id, data.label):
+        raise LabelTaken(f"{spec.id} already has a credential labelled '{data.label}'")
+    credential_id = str(uuid.uuid4())
+    version = _new_version(vault, credential_id, 1, key_type, material)
+    credential = Credential(
+        id=credential_id, exchange=spec.id, label=data.label, environment=data.environment,
+        permissions=list(data.permissions), rate_limit=data.rate_limit, enabled=True,
+        active_version=1, key_type=key_type, api_key_hint=version.api_key_hint,
+    )
+    session.add(credential)
+    await _flush(session, LabelTaken(f"{spec.id} already has a credential labelled '{data.label}'"))
+    session.add(version)
+    await session.flush()
+    return credential
+
+
+async def update(session: AsyncSession, credential: Credential, data: CredentialUpdate) -> Credential:
+    if data.label is not None and data.label != credential.label:
+        if await repository.label_taken(session, credential.exchange, data.label, except_id=credential.id):
+            raise LabelTaken(f"{credential.exchange} already has a credential labelled '{data.label}'")
+        credential.label = data.label
+    if data.permissions is not None:
+        credential.permissions = list(data.permissions)
+    if "rate_limit" in data.model_fields_set:
+        credential.rate_limit = data.rate_limit
+    if data.enabled is not None:
+        credential.enabled = data.enabled
+    await _flush(session, LabelTaken(f"{credential.exchange} already has a credential labelled '{data.label}'"))
+    return credential
+
+
+async def rotate(session: AsyncSession, vault: Vault, credential: Credential, data: CredentialRotate) -> Credential:
+    """Seal the new key as the next version and make it active in one guarded UPDATE.
+
+    The old version stays (inactive) for audit. A concurrent rotation of the same credential loses
+    either on the version's primary key or on the guarded pointer, and gets 409.
+    """
+    spec = _exchange(credential.exchange)
+    key_type: KeyType = data.key_type or credential.key_type  # type: ignore[assignment]
+    material = _material(spec, key_type, data)
+    new = _new_version(vault, credential.id, credential.active_version + 1, key_type, material)
+    session.add(new)
+    await _flush(session, RotationConflict("another rotation of this credential finished first"))
+    if not await repository.promote(session, credential, new):
+        raise RotationConflict("another rotation of this credential finished first")
+    await session.refresh(credential)
+    return credential
+
+
+async def delete(session: AsyncSession, credential: Credential) -> None:
+    """Remove the credential and every sealed version (its key material is gone for good)."""
+    await session.delete(credential)
+    await session.flush()
+
+
+async def open_active(session: AsyncSession, vault: Vault, credential: Credential) -> SecretMaterial:
+    version = await repository.get_version(session, credential.id, credential.active_version)
+    if version is None:
+        raise CredentialNotFound(f"credential '{credential.label}' has no active version")
+    sealed = Sealed(version.ciphertext, version.wrapped_key, version.master_key_id)
+    return vault.open(sealed, credential.id, version.version)
+
+
+async def _flush(session: AsyncSession, on_conflict: Conflict) -> None:
+    try:
+        await session.flush()
+    except IntegrityError:
+        raise on_conflict from None

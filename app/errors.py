@@ -1,0 +1,166 @@
+"""Typed domain errors and the one renderer that turns every failure into problem+json (RFC 9457)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger("signvault.errors")
+
+PROBLEM_JSON = "application/problem+json"
+TYPE_PREFIX = "urn:signvault:problem:"
+
+
+class FieldProblem(BaseModel):
+    field: str
+    message: str
+
+
+class Problem(BaseModel):
+    """The body of every error response. `type` is stable; `detail` is for humans."""
+
+    type: str
+    title: str
+    status: int
+    detail: str | None = None
+    errors: list[FieldProblem] | None = None
+
+
+class ProblemError(Exception):
+    """Base for errors a client may see; subclasses fix status, type and title."""
+
+    status: int = 500
+    slug: str = "internal-error"
+    title: str = "Internal error"
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        errors: Sequence[FieldProblem] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail
+        self.errors = list(errors) if errors else None
+        self.headers = headers
+
+    def to_problem(self) -> Problem:
+        return Problem(
+            type=TYPE_PREFIX + self.slug,
+            title=self.title,
+            status=self.status,
+            detail=self.detail,
+            errors=self.errors,
+        )
+
+
+class NotAuthenticated(ProblemError):
+    status, slug, title = 401, "not-authenticated", "Missing or invalid token"
+
+    def __init__(self, detail: str | None = None, *, scheme: str = "Bearer") -> None:
+        super().__init__(detail, headers={"WWW-Authenticate": scheme})
+
+
+class Forbidden(ProblemError):
+    status, slug, title = 403, "forbidden", "Not allowed"
+
+
+class NotFound(ProblemError):
+    status, slug, title = 404, "not-found", "Not found"
+
+
+class Conflict(ProblemError):
+    status, slug, title = 409, "conflict", "Conflict"
+
+
+class InvalidInput(ProblemError):
+    """A request that parsed but that signvault cannot accept; names the offending fields."""
+
+    status, slug, title = 422, "validation-error", "Invalid request"
+
+    @classmethod
+    def field(cls, field: str, message: str) -> InvalidInput:
+        return cls(f"{field}: {message}", errors=[FieldProblem(field=field, message=message)])
+
+
+class ServiceUnavailable(ProblemError):
+    status, slug, title = 503, "unavailable", "Service unavailable"
+
+
+def problem_response(problem: Problem, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(
+        problem.model_dump(exclude_none=True),
+        status_code=problem.status,
+        media_type=PROBLEM_JSON,
+        headers=headers,
+    )
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` for a route, so generated clients know its error bodies."""
+    return {
+        status: {"model": Problem, "content": {PROBLEM_JSON: {}}, "description": HTTPStatus(status).phrase}
+        for status in statuses
+    }
+
+
+def _field_name(loc: Iterable[Any]) -> str:
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in {"body", "query", "path", "header"}:
+        parts = parts[1:]
+    return ".".join(parts) or "body"
+
+
+def _clean_message(message: str) -> str:
+    # Pydantic prefixes errors raised by our validators; the field name already says what failed.
+    return message.removeprefix("Value error, ").removeprefix("Assertion failed, ")
+
+
+async def _on_problem(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ProblemError)
+    if exc.status >= 500:
+        log.error("%s: %s", exc.slug, exc.detail or exc.title)
+    return problem_response(exc.to_problem(), exc.headers)
+
+
+async def _on_validation(_: Request, exc: Exception) -> JSONResponse:
+    # FastAPI's default body echoes the rejected input (secrets included); this one names fields only.
+    assert isinstance(exc, RequestValidationError)
+    errors = [FieldProblem(field=_field_name(e.get("loc", ())), message=_clean_message(e.get("msg", "")))
+              for e in exc.errors()]
+    summary = "; ".join(f"{e.field}: {e.message}" for e in errors[:5])
+    return problem_response(InvalidInput(summary, errors=errors).to_problem())
+
+
+async def _on_http_exception(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    try:
+        phrase = HTTPStatus(exc.status_code).phrase
+    except ValueError:
+        phrase = "Error"
+    slug = phrase.lower().replace(" ", "-").replace("'", "")
+    problem = Problem(type=TYPE_PREFIX + slug, title=phrase, status=exc.status_code,
+                      detail=exc.detail if isinstance(exc.detail, str) and exc.detail != phrase else None)
+    return problem_response(problem, dict(exc.headers) if exc.headers else None)
+
+
+async def _on_unexpected(_: Request, exc: Exception) -> JSONResponse:
+    # The engine runs with hide_parameters=True, so a driver error in this traceback quotes no values.
+    log.error("unhandled %s", type(exc).__name__, exc_info=(type(exc), exc, exc.__traceback__))
+    return problem_response(ProblemError().to_problem())
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ProblemError, _on_problem)
+    app.add_exception_handler(RequestValidationError, _on_validation)
+    app.add_exception_handler(StarletteHTTPException, _on_http_exception)
+    app.add_exception_handler(Exception, _on_unexpected)

@@ -1,0 +1,1 @@
+"""One small module per exchange behind one interface; `registry` finds them by ccxt id."""

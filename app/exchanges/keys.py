@@ -1,0 +1,82 @@
+"""Checks that pasted key material is something the exchange's signing scheme can use."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
+from app.exchanges.base import ExchangeSpec, KeyType
+
+_INNER_SPACE_OR_CONTROL = re.compile(r"[\s\x00-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_PEM_HEADER = "-----BEGIN"
+
+
+def has_space_or_control(value: str) -> bool:
+    return _INNER_SPACE_OR_CONTROL.search(value) is not None
+
+
+def has_control(value: str) -> bool:
+    return _CONTROL.search(value) is not None
+
+
+def normalise_secret(secret: str) -> str:
+    """Trim pasted whitespace; turn the literal `\\n` of a PEM copied out of JSON into newlines."""
+    secret = secret.strip()
+    if secret.startswith(_PEM_HEADER) and "\n" not in secret and "\\n" in secret:
+        secret = secret.replace("\\n", "\n")
+    return secret
+
+
+def secret_problem(spec: ExchangeSpec, key_type: KeyType, secret: str) -> str | None:
+    """Why `secret` cannot sign for this exchange and key type, or None when it can."""
+    if key_type == "hmac":
+        if has_space_or_control(secret):
+            return "contains whitespace or control characters"
+        if spec.secret_encoding == "base64" and not _decodes_as_base64(secret):
+            return f"{spec.name} secrets are base64; this one does not decode"
+        return None
+    if key_type == "ed25519" and not secret.startswith(_PEM_HEADER):
+        # Coinbase CDP hands Ed25519 keys out as base64 of the seed (32 bytes) or seed||public (64).
+        raw = _b64decode(secret)
+        return None if raw is not None and len(raw) in (32, 64) else "not an Ed25519 key (PEM or base64 seed)"
+    return _pem_problem(key_type, secret)
+
+
+def _pem_problem(key_type: KeyType, secret: str) -> str | None:
+    if not secret.startswith(_PEM_HEADER):
+        return f"a {key_type} key must be a PEM private key"
+    try:
+        key = serialization.load_pem_private_key(secret.encode(), password=None)
+    except TypeError:
+        return "encrypted private keys are not supported; export it without a password"
+    except ValueError:
+        return "not a readable PEM private key"
+    if key_type == "ed25519" and not isinstance(key, ed25519.Ed25519PrivateKey):
+        return "the PEM key is not an Ed25519 key"
+    if key_type == "rsa":
+        if not isinstance(key, rsa.RSAPrivateKey):
+            return "the PEM key is not an RSA key"
+        if key.key_size < 2048:
+            return "RSA keys must be at least 2048 bits"
+    if key_type == "ecdsa" and not (
+        isinstance(key, ec.EllipticCurvePrivateKey) and isinstance(key.curve, ec.SECP256R1)
+    ):
+        return "the PEM key is not an ECDSA P-256 key"
+    return None
+
+
+def _b64decode(value: str) -> bytes | None:
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def _decodes_as_base64(value: str) -> bool:
+    raw = _b64decode(value)
+    return raw is not None and len(raw) > 0

@@ -1,0 +1,84 @@
+"""The app factory: settings in, a FastAPI app with every capability mounted out."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from app import __version__
+from app.admin.bootstrap import ensure_admin_token
+from app.audit.middleware import AuditMiddleware
+from app.audit.routes import router as audit_router
+from app.clients.routes import me_router
+from app.clients.routes import router as clients_router
+from app.credentials.routes import router as credentials_router
+from app.db import create_engine, create_sessionmaker
+from app.errors import install_error_handlers
+from app.health.routes import router as health_router
+from app.logging_setup import configure_logging
+from app.migrate import upgrade_to_head
+from app.settings import Settings
+from app.tokens import hash_token
+from app.vault.service import Vault
+
+log = logging.getLogger("signvault")
+
+
+def _announce_development_setup(settings: Settings, vault: Vault) -> None:
+    if vault.ring is None or not vault.ring.generated:
+        return
+    log.warning(
+        "DEVELOPMENT SETUP: no master key configured, using the generated one in %s (mode 0600). "
+        "Back it up: without it the stored credentials cannot be decrypted. For production set "
+        "SIGNVAULT_MASTER_KEY or SIGNVAULT_MASTER_KEY_FILE.",
+        settings.dev_master_key_path.resolve(),
+    )
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    configure_logging(settings.log_level)
+    engine = create_engine(settings.resolved_database_url)
+    app.state.sessionmaker = create_sessionmaker(engine)
+    try:
+        if settings.auto_migrate:
+            await upgrade_to_head(engine)
+        app.state.vault = Vault.from_settings(settings)
+        _announce_development_setup(settings, app.state.vault)
+        await ensure_admin_token(settings, app.state.sessionmaker)
+        log.info("signvault %s ready on %s", __version__, engine.url.render_as_string(hide_password=True))
+        yield
+    finally:
+        await engine.dispose()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    docs = settings.docs_enabled
+    app = FastAPI(
+        title="signvault",
+        version=__version__,
+        summary="Holds crypto-exchange API credentials and signs requests for trading bots.",
+        lifespan=lifespan,
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
+    )
+    app.state.settings = settings
+    app.state.admin_token_hash = hash_token(settings.admin_token.get_secret_value()) if settings.admin_token else None
+    install_error_handlers(app)
+    app.add_middleware(AuditMiddleware)
+    for router in (health_router, credentials_router, clients_router, audit_router, me_router):
+        app.include_router(router)
+    return app
+
+
+def __getattr__(name: str) -> FastAPI:
+    # `uvicorn app.main:app` works, without building an app (and reading env) on every import.
+    if name == "app":
+        return create_app()
+    raise AttributeError(name)

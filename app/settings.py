@@ -1,0 +1,57 @@
+"""Configuration, read once from `SIGNVAULT_*` environment variables."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DATABASE_FILE = "signvault.db"
+MASTER_KEY_FILE = "signvault.master.key"
+ADMIN_TOKEN_FILE = "signvault.admin-token"
+
+
+class Settings(BaseSettings):
+    """Every knob of a deployment; the defaults give a working single-node development setup."""
+
+    model_config = SettingsConfigDict(env_prefix="SIGNVAULT_", extra="ignore")
+
+    data_dir: Path = Field(default=Path("."), description="Where the SQLite file and dev key files live.")
+    database_url: str | None = Field(default=None, description="SQLAlchemy async URL; SQLite in data_dir if unset.")
+
+    # Master keys: base64 of 32 bytes each. One of these, or none for a generated development key.
+    master_key: SecretStr | None = None
+    master_keys: SecretStr | None = Field(default=None, description="Comma-separated, newest first.")
+    master_key_file: Path | None = Field(default=None, description="One base64 key per line, newest first.")
+
+    admin_token: SecretStr | None = Field(default=None, min_length=16, description="At least 16 characters.")
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    docs_enabled: bool = Field(default=True, description="Serve /docs, /redoc and /openapi.json.")
+    auto_migrate: bool = Field(default=True, description="Apply alembic migrations on start.")
+    log_level: str = "INFO"
+
+    @cached_property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / DATABASE_FILE).resolve()}"
+
+    @property
+    def uses_sqlite(self) -> bool:
+        return self.resolved_database_url.startswith("sqlite")
+
+    @property
+    def master_key_configured(self) -> bool:
+        return bool(self.master_key or self.master_keys or self.master_key_file)
+
+    @property
+    def dev_master_key_path(self) -> Path:
+        return self.data_dir / MASTER_KEY_FILE
+
+    @property
+    def dev_admin_token_path(self) -> Path:
+        return self.data_dir / ADMIN_TOKEN_FILE

@@ -1,0 +1,1 @@
+"""The vault: master key ring, envelope encryption of credential secrets, and rewrap."""

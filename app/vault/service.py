@@ -1,0 +1,71 @@
+"""The vault as the rest of the app sees it: seal and open a credential's secrets, or fail closed."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+
+from app.errors import ProblemError, ServiceUnavailable
+from app.settings import Settings
+from app.vault import envelope
+from app.vault.keyring import KeyRing, KeyRingError, load_keyring
+
+log = logging.getLogger("signvault.vault")
+
+
+class VaultUnavailable(ServiceUnavailable):
+    slug, title = "vault-unavailable", "The vault has no usable master key"
+
+
+class VaultCorrupt(ProblemError):
+    # Generic on purpose: the client learns nothing about which check failed; the log says which.
+    status, slug, title = 500, "vault-error", "A stored credential could not be decrypted"
+
+
+@dataclass(frozen=True)
+class SecretMaterial:
+    """A credential's decrypted secrets. Masked in repr so a stray log line cannot show them."""
+
+    api_key: str = field(repr=False)
+    api_secret: str = field(repr=False)
+    passphrase: str | None = field(default=None, repr=False)
+
+    def to_bytes(self) -> bytes:
+        doc = {"api_key": self.api_key, "api_secret": self.api_secret, "passphrase": self.passphrase}
+        return json.dumps(doc, separators=(",", ":")).encode()
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> SecretMaterial:
+        doc = json.loads(raw)
+        return cls(doc["api_key"], doc["api_secret"], doc.get("passphrase"))
+
+
+class Vault:
+    def __init__(self, ring: KeyRing | None, error: str | None = None) -> None:
+        self.ring = ring
+        self.error = error
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Vault:
+        try:
+            return cls(load_keyring(settings))
+        except KeyRingError as exc:
+            log.error("vault disabled, refusing to store or sign: %s", exc)
+            return cls(None, str(exc))
+
+    def require_ring(self) -> KeyRing:
+        if self.ring is None:
+            raise VaultUnavailable(self.error)
+        return self.ring
+
+    def seal(self, material: SecretMaterial, credential_id: str, version: int) -> envelope.Sealed:
+        return envelope.seal(self.require_ring(), material.to_bytes(), credential_id, version)
+
+    def open(self, sealed: envelope.Sealed, credential_id: str, version: int) -> SecretMaterial:
+        try:
+            return SecretMaterial.from_bytes(
+                envelope.open_sealed(self.require_ring(), sealed, credential_id, version))
+        except envelope.VaultIntegrityError as exc:
+            log.error("vault integrity failure on credential %s version %s: %s", credential_id, version, exc)
+            raise VaultCorrupt() from None

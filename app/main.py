@@ -48,6 +48,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if settings.auto_migrate:
             await upgrade_to_head(engine)
         app.state.vault = Vault.from_settings(settings)
+        await app.state.vault.check_rows_covered(app.state.sessionmaker)
         _announce_development_setup(settings, app.state.vault)
         await ensure_admin_token(settings, app.state.sessionmaker)
         log.info("signvault %s ready on %s", __version__, engine.url.render_as_string(hide_password=True))

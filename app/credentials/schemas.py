@@ -9,7 +9,7 @@ from limits import parse_many
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from app.exchanges.base import KeyType
-from app.exchanges.keys import has_control, has_space_or_control
+from app.exchanges.keys import has_control, has_unprintable
 
 Permission = Literal["read", "trade", "withdraw"]
 LABEL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
@@ -22,8 +22,8 @@ def check_api_key(value: SecretStr) -> SecretStr:
     key = value.get_secret_value().strip()
     if not key:
         raise ValueError("must not be empty")
-    if has_space_or_control(key):
-        raise ValueError("contains whitespace or control characters inside the key")
+    if has_unprintable(key):
+        raise ValueError("contains whitespace, control or non-ASCII characters inside the key")
     return SecretStr(key)
 
 
@@ -78,6 +78,8 @@ class CredentialCreate(SecretFields):
 
 class CredentialRotate(SecretFields):
     key_type: KeyType | None = Field(default=None, description="Defaults to the current key type.")
+    expected_version: int | None = Field(
+        default=None, ge=1, description="Refuse with 409 unless this is still the active version.")
 
 
 class CredentialUpdate(_Strict):

@@ -119,6 +119,9 @@ async def rotate(session: AsyncSession, vault: Vault, credential: Credential, da
     The old version stays (inactive) for audit. A concurrent rotation of the same credential loses
     either on the version's primary key or on the guarded pointer, and gets 409.
     """
+    if data.expected_version is not None and data.expected_version != credential.active_version:
+        raise RotationConflict(
+            f"active version is {credential.active_version}, not {data.expected_version}")
     spec = _exchange(credential.exchange)
     key_type: KeyType = data.key_type or credential.key_type  # type: ignore[assignment]
     material = _material(spec, key_type, data)

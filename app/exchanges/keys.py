@@ -11,13 +11,15 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from app.exchanges.base import ExchangeSpec, KeyType
 
-_INNER_SPACE_OR_CONTROL = re.compile(r"[\s\x00-\x1f\x7f]")
+# API keys and HMAC secrets are printable ASCII at every exchange; anything else is a paste accident
+# (a space, a tab, a no-break or zero-width space) that would otherwise surface as days of 401s.
+_NOT_PRINTABLE_ASCII = re.compile(r"[^\x21-\x7e]")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _PEM_HEADER = "-----BEGIN"
 
 
-def has_space_or_control(value: str) -> bool:
-    return _INNER_SPACE_OR_CONTROL.search(value) is not None
+def has_unprintable(value: str) -> bool:
+    return _NOT_PRINTABLE_ASCII.search(value) is not None
 
 
 def has_control(value: str) -> bool:
@@ -35,8 +37,8 @@ def normalise_secret(secret: str) -> str:
 def secret_problem(spec: ExchangeSpec, key_type: KeyType, secret: str) -> str | None:
     """Why `secret` cannot sign for this exchange and key type, or None when it can."""
     if key_type == "hmac":
-        if has_space_or_control(secret):
-            return "contains whitespace or control characters"
+        if has_unprintable(secret):
+            return "contains whitespace, control or non-ASCII characters"
         if spec.secret_encoding == "base64" and not _decodes_as_base64(secret):
             return f"{spec.name} secrets are base64; this one does not decode"
         return None

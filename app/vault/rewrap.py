@@ -11,12 +11,13 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.credentials.models import CredentialVersion
 from app.vault import envelope
 from app.vault.keyring import KeyRing
+from app.vault.repository import count_by_master_key
 
 log = logging.getLogger("signvault.vault")
 
@@ -25,11 +26,6 @@ log = logging.getLogger("signvault.vault")
 class RewrapReport:
     rewrapped: int = 0
     remaining: int = 0
-
-
-async def count_by_master_key(session: AsyncSession) -> dict[str, int]:
-    query = select(CredentialVersion.master_key_id, func.count()).group_by(CredentialVersion.master_key_id)
-    return {key_id: count for key_id, count in (await session.execute(query)).all()}
 
 
 async def rewrap_all(

@@ -6,10 +6,13 @@ import json
 import logging
 from dataclasses import dataclass, field
 
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
 from app.errors import ProblemError, ServiceUnavailable
 from app.settings import Settings
 from app.vault import envelope
 from app.vault.keyring import KeyRing, KeyRingError, load_keyring
+from app.vault.repository import count_by_master_key
 
 log = logging.getLogger("signvault.vault")
 
@@ -53,6 +56,19 @@ class Vault:
         except KeyRingError as exc:
             log.error("vault disabled, refusing to store or sign: %s", exc)
             return cls(None, str(exc))
+
+    async def check_rows_covered(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+        """Fail closed when stored rows were sealed under keys this ring lacks (a wrong master key)."""
+        if self.ring is None:
+            return
+        async with sessionmaker() as session:
+            in_use = await count_by_master_key(session)
+        missing = sorted(set(in_use) - set(self.ring.ids))
+        if missing:
+            self.error = (f"stored credentials are sealed under master keys not configured here: "
+                          f"{', '.join(missing)} (configured: {', '.join(self.ring.ids)})")
+            log.error("vault disabled, refusing to store or sign: %s", self.error)
+            self.ring = None
 
     def require_ring(self) -> KeyRing:
         if self.ring is None:

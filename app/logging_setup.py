@@ -10,7 +10,7 @@ def configure_logging(level: str) -> None:
     if not root.handlers:
         logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("signvault").setLevel(level.upper())
-    # httpx logs whole URLs at INFO, and signed URLs carry signatures; SQLAlchemy would echo SQL.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("httpcore").setLevel(logging.WARNING)
-    logging.getLogger("sqlalchemy").setLevel(logging.WARNING)
+    # httpx logs whole URLs at INFO, and signed URLs carry signatures; SQLAlchemy would echo SQL;
+    # aiosqlite logs every statement with its bound parameters at DEBUG.
+    for noisy in ("httpx", "httpcore", "sqlalchemy", "aiosqlite"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)

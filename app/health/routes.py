@@ -7,11 +7,10 @@ import logging
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.credentials.models import CredentialVersion
 from app.errors import PROBLEM_JSON, TYPE_PREFIX, problem_responses
+from app.vault.repository import count_by_master_key
 from app.vault.service import Vault
 
 log = logging.getLogger("signvault.health")
@@ -42,7 +41,7 @@ async def readiness(request: Request) -> Readiness | JSONResponse:
     key_ids: set[str] = set()
     try:
         async with sessionmaker() as session:
-            key_ids = set((await session.scalars(select(CredentialVersion.master_key_id).distinct())).all())
+            key_ids = set(await count_by_master_key(session))
     except Exception as exc:
         log.warning("readiness: database unreachable (%s)", type(exc).__name__)
         checks["database"] = "unreachable"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
 from pathlib import Path
 
@@ -78,7 +77,8 @@ def _rewrap(args: argparse.Namespace) -> int:
             return 1
         finally:
             await engine.dispose()
-        print(f"rewrapped {report.rewrapped} data keys under {ring.primary.id}; {report.remaining} remain on older keys")
+        print(f"rewrapped {report.rewrapped} data keys under {ring.primary.id}; "
+              f"{report.remaining} remain on older keys")
         return 0 if report.remaining == 0 else 1
 
     return asyncio.run(run())

@@ -153,10 +153,12 @@ async def _on_http_exception(_: Request, exc: Exception) -> JSONResponse:
     return problem_response(problem, dict(exc.headers) if exc.headers else None)
 
 
-async def _on_unexpected(_: Request, exc: Exception) -> JSONResponse:
+async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
     # The engine runs with hide_parameters=True, so a driver error in this traceback quotes no values.
     log.error("unhandled %s", type(exc).__name__, exc_info=(type(exc), exc, exc.__traceback__))
-    return problem_response(ProblemError().to_problem())
+    # Starlette answers 500s outside every middleware, so the request id is added here.
+    request_id = request.scope.get("state", {}).get("request_id")
+    return problem_response(ProblemError().to_problem(), {"X-Request-ID": request_id} if request_id else None)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -20,6 +20,7 @@ from app.errors import install_error_handlers
 from app.health.routes import router as health_router
 from app.logging_setup import configure_logging
 from app.migrate import upgrade_to_head
+from app.request_guard import RequestGuard
 from app.settings import Settings
 from app.tokens import hash_token
 from app.vault.service import Vault
@@ -73,6 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.admin_token_hash = hash_token(settings.admin_token.get_secret_value()) if settings.admin_token else None
     install_error_handlers(app)
     app.add_middleware(AuditMiddleware)
+    app.add_middleware(RequestGuard)  # added last, so it runs first
     for router in (health_router, credentials_router, clients_router, audit_router, me_router):
         app.include_router(router)
     return app

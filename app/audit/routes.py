@@ -13,6 +13,7 @@ from app.audit.schemas import AuditEventRead, AuditPage
 from app.db import SessionDep
 from app.errors import problem_responses
 
+
 def _utc(moment: datetime | None) -> datetime | None:
     # A timestamp without an offset is read as UTC, the zone every stored time is in.
     return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
@@ -33,7 +34,7 @@ async def list_audit_events(
     since: datetime | None = None,
     until: datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    before: Annotated[int | None, Query(ge=1, description="Cursor from next_before.")] = None,
+    before: Annotated[int | None, Query(ge=1, le=2**63 - 1, description="Cursor from next_before.")] = None,
 ) -> AuditPage:
     """Audit events, newest first, filtered and paged."""
     where = repository.AuditFilter(actor, action, credential, exchange, status, _utc(since), _utc(until))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -16,8 +16,12 @@ def _with_credentials():  # type: ignore[no-untyped-def]
 
 
 async def find(session: AsyncSession, ref: str) -> Client | None:
-    query = _with_credentials().where(or_(Client.id == ref, Client.name == ref))
-    return (await session.scalars(query)).first()
+    """By id first, then by name: a name that happens to equal another client's id must not win."""
+    for condition in (Client.id == ref, Client.name == ref):
+        client = (await session.scalars(_with_credentials().where(condition))).first()
+        if client is not None:
+            return client
+    return None
 
 
 async def find_active_by_token_hash(session: AsyncSession, token_hash: str) -> Client | None:

@@ -1,0 +1,46 @@
+"""Refuses requests whose path or query holds control characters, before any routing or storage.
+
+A NUL reaching PostgreSQL is a driver error (a 500, and a lost audit row); CR/LF invites header and
+log injection. No legitimate admin, client or exchange path carries them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from urllib.parse import unquote_to_bytes
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from app.errors import PROBLEM_JSON, TYPE_PREFIX
+
+_CONTROL = re.compile(rb"[\x00-\x1f\x7f]")
+_BODY = json.dumps({
+    "type": TYPE_PREFIX + "bad-request", "title": "Bad request", "status": 400,
+    "detail": "the path or query contains control characters",
+}).encode()
+
+
+class RequestGuard:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and _has_control(scope):
+            await send({"type": "http.response.start", "status": 400,
+                        "headers": [(b"content-type", PROBLEM_JSON.encode()),
+                                    (b"content-length", str(len(_BODY)).encode())]})
+            await send({"type": "http.response.body", "body": _BODY})
+            return
+        await self.app(scope, receive, send)
+
+
+def _has_control(scope: Scope) -> bool:
+    path: str = scope["path"]
+    raw_path: bytes = scope.get("raw_path") or b""
+    query: bytes = scope.get("query_string") or b""
+    return bool(
+        _CONTROL.search(path.encode("utf-8", "surrogateescape"))
+        or _CONTROL.search(unquote_to_bytes(raw_path))
+        or _CONTROL.search(unquote_to_bytes(query))
+    )

@@ -102,7 +102,7 @@ def stored_text(api: TestClient, tmp_path: Path, database_url: str) -> str:
     async def dump(session: AsyncSession) -> str:
         rows = []
         for table in TABLES.split(", "):
-            result = await session.execute(text(f"SELECT row_to_json(t)::text FROM {table} t"))  # noqa: S608
+            result = await session.execute(text(f"SELECT row_to_json(t)::text FROM {table} t"))
             rows.extend(result.scalars().all())
         return "\n".join(rows)
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from app.clients.models import Client
 
 
-def _with_credentials():  # type: ignore[no-untyped-def]
+def _with_credentials() -> Select[tuple[Client]]:
     return select(Client).options(selectinload(Client.credentials))
 
 

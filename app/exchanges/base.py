@@ -1,15 +1,32 @@
-"""What every exchange adapter declares about itself, as data."""
+"""The one interface every exchange adapter implements, and the request it signs."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+from app.exchanges import params
 
 KeyType = Literal["hmac", "ed25519", "rsa", "ecdsa"]
 SecretEncoding = Literal["utf8", "base64"]
+Access = Literal["public", "read", "trade", "withdraw"]
 
 LIVE = "live"
+
+# Headers that belong to one hop, or that would let a client steer where or as whom we connect.
+HOP_BY_HOP = frozenset({
+    "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer", "trailers",
+    "transfer-encoding", "upgrade", "host", "content-length", "expect", "forwarded", "x-forwarded-for",
+    "x-forwarded-host", "x-forwarded-proto", "x-forwarded-port", "x-real-ip", "x-original-url",
+    "x-rewrite-url", "x-http-method-override", "cookie", "authorization", "x-signvault-token",
+    "x-signvault-credential", "accept-encoding",
+})
+
+
+class RequestRefused(Exception):
+    """The request cannot be signed as the exchange requires; the message is safe to show the client."""
 
 
 @dataclass(frozen=True)
@@ -22,6 +39,8 @@ class ExchangeSpec:
     key_types: tuple[KeyType, ...] = ("hmac",)
     needs_passphrase: bool = False
     secret_encoding: SecretEncoding = "utf8"  # how an HMAC secret becomes key bytes
+    # Path prefix -> {environment -> origin}, for clients that span several hosts (Binance /fapi).
+    hosts_by_prefix: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
     @property
     def default_key_type(self) -> KeyType:
@@ -30,3 +49,102 @@ class ExchangeSpec:
     @property
     def environments(self) -> tuple[str, ...]:
         return tuple(self.base_urls)
+
+    def origin(self, environment: str, path: str) -> str:
+        for prefix, hosts in self.hosts_by_prefix.items():
+            if (path == prefix or path.startswith(prefix + "/")) and environment in hosts:
+                return hosts[environment]
+        return self.base_urls[environment]
+
+
+@dataclass(frozen=True)
+class UpstreamRequest:
+    """What goes to the exchange. `query` and `body` are the exact bytes sent, and signed."""
+
+    method: str
+    path: str  # exchange-relative, percent-encoded, starting with "/"
+    query: str = ""  # without the "?"
+    body: bytes = b""
+    headers: Mapping[str, str] = field(default_factory=dict)  # lower-case names
+    host: str = ""  # the exchange host the request goes to (Coinbase signs it)
+    environment: str = LIVE
+
+    @property
+    def target(self) -> str:
+        return f"{self.path}?{self.query}" if self.query else self.path
+
+    def with_headers(self, **headers: str) -> UpstreamRequest:
+        merged = dict(self.headers)
+        merged.update({k.lower(): v for k, v in headers.items()})
+        return replace(self, headers=merged)
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    """A credential version's material, decoded once: the HMAC key bytes or the loaded private key."""
+
+    api_key: str = field(repr=False)
+    secret: str = field(repr=False)
+    passphrase: str | None = field(repr=False)
+    key_type: KeyType
+    hmac_key: bytes = field(default=b"", repr=False)
+    private_key: Any = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class Moment:
+    """When the request is signed, in the exchange's clock, and the nonce if the exchange uses one."""
+
+    now_ms: int
+    nonce: int | None = None
+
+
+class Exchange:
+    """An exchange adapter. Subclasses set the data below and implement `sign`."""
+
+    spec: ExchangeSpec
+    auth_headers: frozenset[str] = frozenset()  # client auth headers to strip (lower-case)
+    auth_params: frozenset[str] = frozenset()  # client auth parameters to strip from query and form body
+    public_prefixes: tuple[str, ...] = ()  # forwarded unsigned
+    time_path: str | None = None  # public server-time endpoint
+    uses_nonce: bool = False  # needs a strictly increasing nonce per key (Kraken)
+    # Paths that move funds out: refused unless both credential and client allow "withdraw".
+    withdraw_pattern: re.Pattern[str] = re.compile(r"withdraw|transfer", re.IGNORECASE)
+    read_methods: frozenset[str] = frozenset({"GET", "HEAD"})
+
+    @property
+    def id(self) -> str:
+        return self.spec.id
+
+    def is_public(self, request: UpstreamRequest) -> bool:
+        return request.path.startswith(self.public_prefixes) if self.public_prefixes else False
+
+    def classify(self, request: UpstreamRequest) -> Access:
+        """read, trade or withdraw, from the exchange's documented endpoints; unknown writes are trades."""
+        if self.is_public(request):
+            return "public"
+        if request.method in self.read_methods:
+            return "read"
+        if self.withdraw_pattern.search(request.path):
+            return "withdraw"
+        return "trade"
+
+    def strip(self, request: UpstreamRequest) -> UpstreamRequest:
+        """Remove whatever authentication the client attached; signvault signs afresh."""
+        headers = {k: v for k, v in request.headers.items() if k not in self.auth_headers and k not in HOP_BY_HOP}
+        query = params.drop(request.query, self.auth_params)
+        body = request.body
+        if body and params.is_form(request.headers):
+            body = params.drop(body.decode("latin-1"), self.auth_params).encode("latin-1")
+        return replace(request, headers=headers, query=query, body=body)
+
+    def sign(self, request: UpstreamRequest, key: SigningKey, moment: Moment) -> UpstreamRequest:
+        raise NotImplementedError
+
+    def server_time_ms(self, body: Any) -> int | None:
+        """The exchange time in ms from its time endpoint's JSON, or None."""
+        return None
+
+    def is_timestamp_error(self, status: int, body: Any) -> bool:
+        """The exchange refused the request for its timestamp, before executing anything."""
+        return False

@@ -1,26 +1,100 @@
-"""Binance spot (`/api`, `/sapi`) and USDⓈ-M futures (`/fapi`)."""
+"""Binance spot (`/api`, `/sapi`) and USDⓈ-M futures (`/fapi`): one scheme, routed by path prefix.
 
-from app.exchanges.base import ExchangeSpec
+Signature: over query string + form body concatenated with no separator, appended as the last
+parameter; HMAC-SHA256 hex, or Ed25519 / RSA base64 percent-encoded.
+https://developers.binance.com/docs/binance-spot-api-docs/rest-api/endpoint-security-type
+"""
 
-SPOT = ExchangeSpec(
-    id="binance",
-    name="Binance",
-    base_urls={
-        "live": "https://api.binance.com",
-        "testnet": "https://testnet.binance.vision",
-        "demo": "https://demo-api.binance.com",
-    },
-    # HMAC is "deprecated" in Binance's key-type FAQ; Ed25519 is what they recommend.
-    key_types=("hmac", "ed25519", "rsa"),
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+from urllib.parse import quote
+
+from app.exchanges import params
+from app.exchanges.base import Access, Exchange, ExchangeSpec, Moment, SigningKey, UpstreamRequest
+from app.exchanges.crypto import b64, hmac_sha256, sign_asymmetric
+
+SPOT_HOSTS = {
+    "live": "https://api.binance.com",
+    "testnet": "https://testnet.binance.vision",
+    "demo": "https://demo-api.binance.com",
+}
+USDM_HOSTS = {
+    "live": "https://fapi.binance.com",
+    "testnet": "https://testnet.binancefuture.com",
+    "demo": "https://demo-fapi.binance.com",
+}
+# One ccxt client spans several hosts; the path prefix says which (so one base URL serves it).
+HOSTS_BY_PREFIX = {"/api": SPOT_HOSTS, "/sapi": SPOT_HOSTS, "/fapi": USDM_HOSTS,
+                   "/dapi": {"live": "https://dapi.binance.com", "testnet": "https://testnet.binancefuture.com"},
+                   "/papi": {"live": "https://papi.binance.com"}}
+# HMAC is "deprecated" in Binance's key-type FAQ; Ed25519 is what they recommend.
+KEY_TYPES = ("hmac", "ed25519", "rsa")
+
+# MARKET_DATA endpoints need no key; userDataStream needs the key header but no signature.
+PUBLIC = tuple(f"/{api}/{v}/{name}" for api, v in (("api", "v3"), ("fapi", "v1"), ("fapi", "v2"), ("dapi", "v1"))
+               for name in ("ping", "time", "exchangeInfo", "depth", "trades", "historicalTrades", "aggTrades",
+                            "klines", "uiKlines", "continuousKlines", "indexPriceKlines", "markPriceKlines",
+                            "avgPrice", "ticker", "premiumIndex", "fundingRate", "fundingInfo", "openInterest"))
+KEY_ONLY = ("/api/v3/userDataStream", "/sapi/v1/userDataStream", "/fapi/v1/listenKey", "/dapi/v1/listenKey")
+WITHDRAW = ("/sapi/v1/capital/withdraw/apply", "/sapi/v1/localentity/withdraw/apply", "/sapi/v1/asset/transfer",
+            "/sapi/v1/futures/transfer", "/sapi/v1/sub-account/")
+
+
+class Binance(Exchange):
+    auth_headers = frozenset({"x-mbx-apikey"})
+    auth_params = frozenset({"signature", "timestamp"})
+    public_prefixes = PUBLIC
+
+    def __init__(self, spec: ExchangeSpec, time_path: str) -> None:
+        self.spec = spec
+        self.time_path = time_path
+
+    def classify(self, request: UpstreamRequest) -> Access:
+        if request.method not in self.read_methods and (
+            request.path.startswith(WITHDRAW) or self.withdraw_pattern.search(request.path)
+        ):
+            return "withdraw"
+        return super().classify(request)
+
+    def sign(self, request: UpstreamRequest, key: SigningKey, moment: Moment) -> UpstreamRequest:
+        request = request.with_headers(**{"X-MBX-APIKEY": key.api_key})
+        if request.path.startswith(KEY_ONLY):
+            return request
+        # timestamp and signature go where the parameters are: the form body if there is one.
+        in_body = bool(request.body) and params.is_form(request.headers)
+        query, body = params.normalise_query(request.query), request.body.decode("latin-1")
+        if in_body:
+            body = params.append(body, "timestamp", str(moment.now_ms))
+        else:
+            query = params.append(query, "timestamp", str(moment.now_ms))
+        payload = (query + body).encode("latin-1")
+        if key.key_type == "hmac":
+            signature = hmac_sha256(key.hmac_key, payload).hex()
+        else:
+            signature = quote(b64(sign_asymmetric(key.private_key, payload)), safe="")
+        if in_body:
+            body = f"{body}&signature={signature}"
+        else:
+            query = f"{query}&signature={signature}"
+        return replace(request, query=query, body=body.encode("latin-1"))
+
+    def server_time_ms(self, body: Any) -> int | None:
+        return int(body["serverTime"]) if isinstance(body, dict) and "serverTime" in body else None
+
+    def is_timestamp_error(self, status: int, body: Any) -> bool:
+        # -1021: timestamp outside recvWindow or ahead of server time; nothing was executed.
+        return isinstance(body, dict) and body.get("code") == -1021
+
+
+SPOT = Binance(
+    ExchangeSpec(id="binance", name="Binance", base_urls=SPOT_HOSTS, key_types=KEY_TYPES,
+                 hosts_by_prefix=HOSTS_BY_PREFIX),
+    time_path="/api/v3/time",
 )
-
-USDM = ExchangeSpec(
-    id="binanceusdm",
-    name="Binance USDⓈ-M futures",
-    base_urls={
-        "live": "https://fapi.binance.com",
-        "testnet": "https://testnet.binancefuture.com",
-        "demo": "https://demo-fapi.binance.com",
-    },
-    key_types=("hmac", "ed25519", "rsa"),
+USDM = Binance(
+    ExchangeSpec(id="binanceusdm", name="Binance USDⓈ-M futures", base_urls=USDM_HOSTS, key_types=KEY_TYPES,
+                 hosts_by_prefix=HOSTS_BY_PREFIX),
+    time_path="/fapi/v1/time",
 )

@@ -1,11 +1,49 @@
-"""Bitget v2."""
+"""Bitget v2: HMAC-SHA256 base64 over timestamp + METHOD + path?query + body, plain passphrase.
 
-from app.exchanges.base import ExchangeSpec
+https://www.bitget.com/api-doc/common/signature
+"""
 
-SPEC = ExchangeSpec(
-    id="bitget",
-    name="Bitget",
-    # Demo trading is the same host with demo keys and `paptrading: 1`.
-    base_urls={"live": "https://api.bitget.com", "demo": "https://api.bitget.com"},
-    needs_passphrase=True,
-)
+from __future__ import annotations
+
+from typing import Any
+
+from app.exchanges.base import Exchange, ExchangeSpec, Moment, SigningKey, UpstreamRequest
+from app.exchanges.crypto import b64, hmac_sha256
+
+
+class Bitget(Exchange):
+    spec = ExchangeSpec(
+        id="bitget", name="Bitget",
+        # Demo trading is the same host with demo keys and `paptrading: 1`.
+        base_urls={"live": "https://api.bitget.com", "demo": "https://api.bitget.com"},
+        needs_passphrase=True,
+    )
+    auth_headers = frozenset({"access-key", "access-sign", "access-timestamp", "access-passphrase", "paptrading"})
+    public_prefixes = ("/api/v2/public/", "/api/v2/spot/market/", "/api/v2/mix/market/")
+    time_path = "/api/v2/public/time"
+
+    def sign(self, request: UpstreamRequest, key: SigningKey, moment: Moment) -> UpstreamRequest:
+        timestamp = str(moment.now_ms)
+        prehash = f"{timestamp}{request.method}{request.target}".encode() + request.body
+        headers = {
+            "ACCESS-KEY": key.api_key,
+            "ACCESS-SIGN": b64(hmac_sha256(key.hmac_key, prehash)),
+            "ACCESS-TIMESTAMP": timestamp,
+            "ACCESS-PASSPHRASE": key.passphrase or "",
+            "locale": request.headers.get("locale", "en-US"),
+        }
+        if request.environment == "demo":
+            headers["paptrading"] = "1"
+        return request.with_headers(**headers)
+
+    def server_time_ms(self, body: Any) -> int | None:
+        try:
+            return int(body["data"]["serverTime"])
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    def is_timestamp_error(self, status: int, body: Any) -> bool:
+        return isinstance(body, dict) and str(body.get("code")) in {"40005", "40008"}
+
+
+SPEC = Bitget()

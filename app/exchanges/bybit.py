@@ -1,13 +1,50 @@
-"""Bybit v5."""
+"""Bybit v5: HMAC-SHA256 hex over timestamp + api key + recv window + (query for GET | body).
 
-from app.exchanges.base import ExchangeSpec
+https://bybit-exchange.github.io/docs/v5/guide#authentication
+"""
 
-SPEC = ExchangeSpec(
-    id="bybit",
-    name="Bybit",
-    base_urls={
-        "live": "https://api.bybit.com",
-        "testnet": "https://api-testnet.bybit.com",
-        "demo": "https://api-demo.bybit.com",
-    },
-)
+from __future__ import annotations
+
+from typing import Any
+
+from app.exchanges.base import Exchange, ExchangeSpec, Moment, SigningKey, UpstreamRequest
+from app.exchanges.crypto import hmac_sha256
+
+DEFAULT_RECV_WINDOW = "5000"
+
+
+class Bybit(Exchange):
+    spec = ExchangeSpec(
+        id="bybit", name="Bybit",
+        base_urls={"live": "https://api.bybit.com", "testnet": "https://api-testnet.bybit.com",
+                   "demo": "https://api-demo.bybit.com"},
+    )
+    auth_headers = frozenset({"x-bapi-api-key", "x-bapi-sign", "x-bapi-timestamp", "x-bapi-sign-type"})
+    public_prefixes = ("/v5/market/", "/v5/announcements/")
+    time_path = "/v5/market/time"
+
+    def sign(self, request: UpstreamRequest, key: SigningKey, moment: Moment) -> UpstreamRequest:
+        # The client's recv window is kept (it is a trading choice); only its auth is replaced.
+        recv_window = request.headers.get("x-bapi-recv-window", DEFAULT_RECV_WINDOW)
+        timestamp = str(moment.now_ms)
+        signed = request.query.encode() if request.method == "GET" else request.body
+        prehash = f"{timestamp}{key.api_key}{recv_window}".encode() + signed
+        return request.with_headers(**{
+            "X-BAPI-API-KEY": key.api_key,
+            "X-BAPI-TIMESTAMP": timestamp,
+            "X-BAPI-RECV-WINDOW": recv_window,
+            "X-BAPI-SIGN": hmac_sha256(key.hmac_key, prehash).hex(),
+            "X-BAPI-SIGN-TYPE": "2",
+        })
+
+    def server_time_ms(self, body: Any) -> int | None:
+        try:
+            return int(body["result"]["timeNano"]) // 1_000_000
+        except (KeyError, TypeError, ValueError):
+            return int(body["time"]) if isinstance(body, dict) and "time" in body else None
+
+    def is_timestamp_error(self, status: int, body: Any) -> bool:
+        return isinstance(body, dict) and body.get("retCode") == 10002
+
+
+SPEC = Bybit()

@@ -1,10 +1,56 @@
-"""Coinbase Advanced Trade: CDP keys signing a per-request JWT (ES256 or Ed25519)."""
+"""Coinbase Advanced Trade: a fresh JWT per request (ES256 or EdDSA) bound to method, host and path.
 
-from app.exchanges.base import ExchangeSpec
+https://docs.cdp.coinbase.com/coinbase-app/authentication-authorization/api-key-authentication
+"""
 
-SPEC = ExchangeSpec(
-    id="coinbase",
-    name="Coinbase Advanced Trade",
-    base_urls={"live": "https://api.coinbase.com", "sandbox": "https://api-sandbox.coinbase.com"},
-    key_types=("ecdsa", "ed25519"),
-)
+from __future__ import annotations
+
+import re
+import secrets
+from datetime import datetime
+from typing import Any
+
+from app.exchanges.base import Access, Exchange, ExchangeSpec, Moment, SigningKey, UpstreamRequest
+from app.exchanges.crypto import jwt
+
+JWT_LIFETIME_S = 120
+# External sends and withdrawals go through the v2 API, which the same JWT authenticates.
+WITHDRAW = re.compile(r"^/v2/accounts/[^/]+/(transactions|withdrawals)|^/api/v3/brokerage/portfolios/move_funds")
+
+
+class Coinbase(Exchange):
+    spec = ExchangeSpec(
+        id="coinbase", name="Coinbase Advanced Trade",
+        base_urls={"live": "https://api.coinbase.com", "sandbox": "https://api-sandbox.coinbase.com"},
+        key_types=("ecdsa", "ed25519"),
+    )
+    auth_headers = frozenset({"authorization"})
+    public_prefixes = ("/api/v3/brokerage/market/", "/api/v3/brokerage/time")
+    time_path = "/api/v3/brokerage/time"
+
+    def classify(self, request: UpstreamRequest) -> Access:
+        if request.method not in self.read_methods and WITHDRAW.search(request.path):
+            return "withdraw"
+        return super().classify(request)
+
+    def sign(self, request: UpstreamRequest, key: SigningKey, moment: Moment) -> UpstreamRequest:
+        now = moment.now_ms // 1000
+        algorithm = "ES256" if key.key_type == "ecdsa" else "EdDSA"
+        header = {"alg": algorithm, "kid": key.api_key, "nonce": secrets.token_hex(16), "typ": "JWT"}
+        # The uri claim has no scheme and no query string.
+        claims = {"sub": key.api_key, "iss": "cdp", "nbf": now, "exp": now + JWT_LIFETIME_S,
+                  "uri": f"{request.method} {request.host}{request.path}"}
+        return request.with_headers(authorization=f"Bearer {jwt(key.private_key, header, claims)}")
+
+    def server_time_ms(self, body: Any) -> int | None:
+        try:
+            return int(body["epochMillis"])
+        except (KeyError, TypeError, ValueError):
+            pass
+        try:
+            return int(datetime.fromisoformat(body["iso"].replace("Z", "+00:00")).timestamp() * 1000)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            return None
+
+
+SPEC = Coinbase()

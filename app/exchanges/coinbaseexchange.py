@@ -1,14 +1,44 @@
-"""Coinbase Exchange (the former Pro API): HMAC with CB-ACCESS-* headers and a passphrase."""
+"""Coinbase Exchange (the former Pro API): HMAC-SHA256 with the base64-decoded secret, base64 output.
 
-from app.exchanges.base import ExchangeSpec
+Prehash: timestamp + METHOD + path?query + body; the passphrase travels in plain text.
+https://docs.cdp.coinbase.com/exchange/rest-api/authentication
+"""
 
-SPEC = ExchangeSpec(
-    id="coinbaseexchange",
-    name="Coinbase Exchange",
-    base_urls={
-        "live": "https://api.exchange.coinbase.com",
-        "sandbox": "https://api-public.sandbox.exchange.coinbase.com",
-    },
-    needs_passphrase=True,
-    secret_encoding="base64",
-)
+from __future__ import annotations
+
+from typing import Any
+
+from app.exchanges.base import Exchange, ExchangeSpec, Moment, SigningKey, UpstreamRequest
+from app.exchanges.crypto import b64, hmac_sha256
+
+
+class CoinbaseExchange(Exchange):
+    spec = ExchangeSpec(
+        id="coinbaseexchange", name="Coinbase Exchange",
+        base_urls={"live": "https://api.exchange.coinbase.com",
+                   "sandbox": "https://api-public.sandbox.exchange.coinbase.com"},
+        needs_passphrase=True,
+        secret_encoding="base64",
+    )
+    auth_headers = frozenset({"cb-access-key", "cb-access-sign", "cb-access-timestamp", "cb-access-passphrase"})
+    public_prefixes = ("/time", "/products", "/currencies")
+    time_path = "/time"
+
+    def sign(self, request: UpstreamRequest, key: SigningKey, moment: Moment) -> UpstreamRequest:
+        timestamp = str(moment.now_ms // 1000)
+        prehash = f"{timestamp}{request.method}{request.target}".encode() + request.body
+        return request.with_headers(**{
+            "CB-ACCESS-KEY": key.api_key,
+            "CB-ACCESS-SIGN": b64(hmac_sha256(key.hmac_key, prehash)),
+            "CB-ACCESS-TIMESTAMP": timestamp,
+            "CB-ACCESS-PASSPHRASE": key.passphrase or "",
+        })
+
+    def server_time_ms(self, body: Any) -> int | None:
+        try:
+            return int(float(body["epoch"]) * 1000)
+        except (KeyError, TypeError, ValueError):
+            return None
+
+
+SPEC = CoinbaseExchange()

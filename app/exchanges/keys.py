@@ -9,7 +9,8 @@ import re
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-from app.exchanges.base import ExchangeSpec, KeyType
+from app.exchanges.base import ExchangeSpec, KeyType, SigningKey
+from app.exchanges.crypto import load_private_key
 
 # API keys and HMAC secrets are printable ASCII at every exchange; anything else is a paste accident
 # (a space, a tab, a no-break or zero-width space) that would otherwise surface as days of 401s.
@@ -82,3 +83,13 @@ def _b64decode(value: str) -> bytes | None:
 def _decodes_as_base64(value: str) -> bool:
     raw = _b64decode(value)
     return raw is not None and len(raw) > 0
+
+
+def signing_key(spec: ExchangeSpec, key_type: KeyType, api_key: str, secret: str,
+                passphrase: str | None) -> SigningKey:
+    """Decode a stored credential into what the signer uses: HMAC key bytes or a private key object."""
+    hmac_key = b""
+    if key_type == "hmac":
+        hmac_key = base64.b64decode(secret) if spec.secret_encoding == "base64" else secret.encode()
+    return SigningKey(api_key=api_key, secret=secret, passphrase=passphrase, key_type=key_type,
+                      hmac_key=hmac_key, private_key=load_private_key(key_type, secret))

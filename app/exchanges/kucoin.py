@@ -1,17 +1,63 @@
-"""KuCoin spot and futures: one signing scheme, two hosts."""
+"""KuCoin spot and futures: HMAC-SHA256 base64 over timestamp + METHOD + path?query + body.
 
-from app.exchanges.base import ExchangeSpec
+Key version 2 and later send the passphrase as base64(HMAC-SHA256(secret, passphrase)).
+https://www.kucoin.com/docs/basic-info/connection-method/authentication/signing-a-message
+"""
 
-SPOT = ExchangeSpec(
-    id="kucoin",
-    name="KuCoin",
-    base_urls={"live": "https://api.kucoin.com"},
-    needs_passphrase=True,
+from __future__ import annotations
+
+from typing import Any
+
+from app.exchanges.base import Exchange, ExchangeSpec, Moment, SigningKey, UpstreamRequest
+from app.exchanges.crypto import b64, hmac_sha256
+
+KEY_VERSION = "2"
+
+
+class KuCoin(Exchange):
+    auth_headers = frozenset({"kc-api-key", "kc-api-sign", "kc-api-timestamp", "kc-api-passphrase",
+                              "kc-api-key-version"})
+    time_path = "/api/v1/timestamp"
+
+    def __init__(self, spec: ExchangeSpec, public_prefixes: tuple[str, ...]) -> None:
+        self.spec = spec
+        self.public_prefixes = public_prefixes
+
+    def sign(self, request: UpstreamRequest, key: SigningKey, moment: Moment) -> UpstreamRequest:
+        timestamp = str(moment.now_ms)
+        prehash = f"{timestamp}{request.method}{request.target}".encode() + request.body
+        return request.with_headers(**{
+            "KC-API-KEY": key.api_key,
+            "KC-API-SIGN": b64(hmac_sha256(key.hmac_key, prehash)),
+            "KC-API-TIMESTAMP": timestamp,
+            "KC-API-PASSPHRASE": passphrase_v2(key.hmac_key, key.passphrase or ""),
+            "KC-API-KEY-VERSION": KEY_VERSION,
+        })
+
+    def server_time_ms(self, body: Any) -> int | None:
+        try:
+            return int(body["data"])
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    def is_timestamp_error(self, status: int, body: Any) -> bool:
+        return isinstance(body, dict) and str(body.get("code")) == "400002"
+
+
+def passphrase_v2(secret: bytes, passphrase: str) -> str:
+    return b64(hmac_sha256(secret, passphrase.encode()))
+
+
+SPOT = KuCoin(
+    ExchangeSpec(id="kucoin", name="KuCoin", base_urls={"live": "https://api.kucoin.com"}, needs_passphrase=True),
+    public_prefixes=("/api/v1/market/", "/api/v1/timestamp", "/api/v1/status", "/api/v1/symbols",
+                     "/api/v2/symbols", "/api/v1/currencies", "/api/v3/currencies", "/api/v1/prices",
+                     "/api/v2/market/", "/api/v3/market/"),
 )
-
-FUTURES = ExchangeSpec(
-    id="kucoinfutures",
-    name="KuCoin Futures",
-    base_urls={"live": "https://api-futures.kucoin.com"},
-    needs_passphrase=True,
+FUTURES = KuCoin(
+    ExchangeSpec(id="kucoinfutures", name="KuCoin Futures", base_urls={"live": "https://api-futures.kucoin.com"},
+                 needs_passphrase=True),
+    public_prefixes=("/api/v1/timestamp", "/api/v1/status", "/api/v1/contracts", "/api/v1/ticker",
+                     "/api/v1/level2", "/api/v1/trade/history", "/api/v1/kline", "/api/v1/index",
+                     "/api/v1/mark-price", "/api/v1/funding-rate"),
 )

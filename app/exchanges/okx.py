@@ -1,11 +1,54 @@
-"""OKX v5."""
+"""OKX v5: HMAC-SHA256 base64 over timestamp + METHOD + path?query + body, plain passphrase header.
 
-from app.exchanges.base import ExchangeSpec
+https://www.okx.com/docs-v5/en/#overview-rest-authentication-making-requests
+"""
 
-SPEC = ExchangeSpec(
-    id="okx",
-    name="OKX",
-    # Demo trading is the same host with demo keys and `x-simulated-trading: 1`.
-    base_urls={"live": "https://www.okx.com", "demo": "https://www.okx.com"},
-    needs_passphrase=True,
-)
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from app.exchanges.base import Exchange, ExchangeSpec, Moment, SigningKey, UpstreamRequest
+from app.exchanges.crypto import b64, hmac_sha256
+
+
+def iso_ms(now_ms: int) -> str:
+    return datetime.fromtimestamp(now_ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{now_ms % 1000:03d}Z"
+
+
+class Okx(Exchange):
+    spec = ExchangeSpec(
+        id="okx", name="OKX",
+        # Demo trading is the same host with demo keys and `x-simulated-trading: 1`.
+        base_urls={"live": "https://www.okx.com", "demo": "https://www.okx.com"},
+        needs_passphrase=True,
+    )
+    auth_headers = frozenset({"ok-access-key", "ok-access-sign", "ok-access-timestamp", "ok-access-passphrase",
+                              "x-simulated-trading"})
+    public_prefixes = ("/api/v5/public/", "/api/v5/market/")
+    time_path = "/api/v5/public/time"
+
+    def sign(self, request: UpstreamRequest, key: SigningKey, moment: Moment) -> UpstreamRequest:
+        timestamp = iso_ms(moment.now_ms)
+        prehash = f"{timestamp}{request.method}{request.target}".encode() + request.body
+        headers = {
+            "OK-ACCESS-KEY": key.api_key,
+            "OK-ACCESS-SIGN": b64(hmac_sha256(key.hmac_key, prehash)),
+            "OK-ACCESS-TIMESTAMP": timestamp,
+            "OK-ACCESS-PASSPHRASE": key.passphrase or "",
+        }
+        if request.environment == "demo":
+            headers["x-simulated-trading"] = "1"
+        return request.with_headers(**headers)
+
+    def server_time_ms(self, body: Any) -> int | None:
+        try:
+            return int(body["data"][0]["ts"])
+        except (KeyError, IndexError, TypeError, ValueError):
+            return None
+
+    def is_timestamp_error(self, status: int, body: Any) -> bool:
+        return isinstance(body, dict) and str(body.get("code")) in {"50102", "50112"}
+
+
+SPEC = Okx()

@@ -14,11 +14,11 @@ from app.exchanges import (
     kucoin,
     okx,
 )
-from app.exchanges.base import ExchangeSpec
+from app.exchanges.base import Exchange, ExchangeSpec
 
-EXCHANGES: dict[str, ExchangeSpec] = {
-    spec.id: spec
-    for spec in (
+ADAPTERS: dict[str, Exchange] = {
+    adapter.id: adapter
+    for adapter in (
         binance.SPOT,
         binance.USDM,
         okx.SPEC,
@@ -33,7 +33,13 @@ EXCHANGES: dict[str, ExchangeSpec] = {
         gate.SPEC,
     )
 }
+EXCHANGES: dict[str, ExchangeSpec] = {exchange_id: a.spec for exchange_id, a in ADAPTERS.items()}
+
+
+def get_adapter(exchange_id: str) -> Exchange | None:
+    return ADAPTERS.get(exchange_id)
 
 
 def get_exchange(exchange_id: str) -> ExchangeSpec | None:
-    return EXCHANGES.get(exchange_id)
+    adapter = ADAPTERS.get(exchange_id)
+    return adapter.spec if adapter else None

@@ -20,6 +20,11 @@ from app.errors import install_error_handlers
 from app.health.routes import router as health_router
 from app.logging_setup import configure_logging
 from app.migrate import upgrade_to_head
+from app.proxy.keys import SigningKeyCache
+from app.proxy.nonces import NonceSource
+from app.proxy.routes import router as proxy_router
+from app.proxy.service import SigningService
+from app.proxy.upstream import create_client
 from app.request_guard import RequestGuard
 from app.settings import Settings
 from app.tokens import hash_token
@@ -52,9 +57,14 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await app.state.vault.check_rows_covered(app.state.sessionmaker)
         _announce_development_setup(settings, app.state.vault)
         await ensure_admin_token(settings, app.state.sessionmaker)
+        http = create_client(settings.upstream_timeout_s)
+        app.state.signing = SigningService(settings, SigningKeyCache(app.state.vault), NonceSource(), http)
         log.info("signvault %s ready on %s", __version__, engine.url.render_as_string(hide_password=True))
         yield
     finally:
+        signing = getattr(app.state, "signing", None)
+        if signing is not None:
+            await signing.http.aclose()
         await engine.dispose()
 
 
@@ -75,7 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(AuditMiddleware)
     app.add_middleware(RequestGuard)  # added last, so it runs first
-    for router in (health_router, credentials_router, clients_router, audit_router, me_router):
+    for router in (health_router, credentials_router, clients_router, audit_router, me_router, proxy_router):
         app.include_router(router)
     return app
 

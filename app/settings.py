@@ -28,6 +28,14 @@ class Settings(BaseSettings):
 
     admin_token: SecretStr | None = Field(default=None, min_length=16, description="At least 16 characters.")
 
+    exchange_urls: dict[str, str] = Field(
+        default_factory=dict,
+        description='JSON {"exchange id": "base URL"} replacing the built-in URLs (simulators, gateways).')
+    upstream_timeout_s: float = Field(default=10.0, gt=0, le=120, description="Per request to an exchange.")
+    max_body_bytes: int = Field(default=1 << 20, gt=0, description="Largest request body accepted (413 above).")
+    redis_url: str | None = Field(default=None, description="Shares nonces (and later limits) across replicas.")
+    redis_prefix: str = "signvault:"
+
     host: str = "127.0.0.1"
     port: int = 8000
     docs_enabled: bool = Field(default=True, description="Serve /docs, /redoc and /openapi.json.")

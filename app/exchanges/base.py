@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -141,10 +142,26 @@ class Exchange:
     def sign(self, request: UpstreamRequest, key: SigningKey, moment: Moment) -> UpstreamRequest:
         raise NotImplementedError
 
+    # Bytes that appear in the exchange's "timestamp outside the window" error; a cheap pre-filter so
+    # that ordinary responses are never parsed.
+    timestamp_error_marker: bytes | None = None
+
+    def time_path_for(self, path: str) -> str | None:
+        """The server-time endpoint on the host that serves `path`."""
+        return self.time_path
+
     def server_time_ms(self, body: Any) -> int | None:
         """The exchange time in ms from its time endpoint's JSON, or None."""
         return None
 
-    def is_timestamp_error(self, status: int, body: Any) -> bool:
+    def refused_timestamp(self, status: int, body: bytes) -> bool:
         """The exchange refused the request for its timestamp, before executing anything."""
+        if self.timestamp_error_marker is None or self.timestamp_error_marker not in body:
+            return False
+        try:
+            return self.is_timestamp_error(status, json.loads(body))
+        except ValueError:
+            return False
+
+    def is_timestamp_error(self, status: int, body: Any) -> bool:
         return False

@@ -37,6 +37,7 @@ PUBLIC = tuple(f"/{api}/{v}/{name}" for api, v in (("api", "v3"), ("fapi", "v1")
                for name in ("ping", "time", "exchangeInfo", "depth", "trades", "historicalTrades", "aggTrades",
                             "klines", "uiKlines", "continuousKlines", "indexPriceKlines", "markPriceKlines",
                             "avgPrice", "ticker", "premiumIndex", "fundingRate", "fundingInfo", "openInterest"))
+TIME_PATHS = (("/fapi/", "/fapi/v1/time"), ("/dapi/", "/dapi/v1/time"), ("/papi/", "/papi/v1/time"))
 KEY_ONLY = ("/api/v3/userDataStream", "/sapi/v1/userDataStream", "/fapi/v1/listenKey", "/dapi/v1/listenKey")
 WITHDRAW = ("/sapi/v1/capital/withdraw/apply", "/sapi/v1/localentity/withdraw/apply", "/sapi/v1/asset/transfer",
             "/sapi/v1/futures/transfer", "/sapi/v1/sub-account/")
@@ -80,8 +81,16 @@ class Binance(Exchange):
             query = f"{query}&signature={signature}"
         return replace(request, query=query, body=body.encode("latin-1"))
 
+    def time_path_for(self, path: str) -> str | None:
+        for prefix, time_path in TIME_PATHS:
+            if path.startswith(prefix):
+                return time_path
+        return "/api/v3/time"
+
     def server_time_ms(self, body: Any) -> int | None:
         return int(body["serverTime"]) if isinstance(body, dict) and "serverTime" in body else None
+
+    timestamp_error_marker = b"-1021"
 
     def is_timestamp_error(self, status: int, body: Any) -> bool:
         # -1021: timestamp outside recvWindow or ahead of server time; nothing was executed.

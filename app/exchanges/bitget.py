@@ -42,6 +42,8 @@ class Bitget(Exchange):
         except (KeyError, TypeError, ValueError):
             return None
 
+    timestamp_error_marker = b"4000"
+
     def is_timestamp_error(self, status: int, body: Any) -> bool:
         return isinstance(body, dict) and str(body.get("code")) in {"40005", "40008"}
 

@@ -43,6 +43,8 @@ class Bybit(Exchange):
         except (KeyError, TypeError, ValueError):
             return int(body["time"]) if isinstance(body, dict) and "time" in body else None
 
+    timestamp_error_marker = b"10002"
+
     def is_timestamp_error(self, status: int, body: Any) -> bool:
         return isinstance(body, dict) and body.get("retCode") == 10002
 

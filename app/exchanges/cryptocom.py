@@ -88,6 +88,8 @@ class CryptoCom(Exchange):
         body = json.dumps(signed, separators=(",", ":")).encode()
         return replace(request, body=body).with_headers(**{"content-type": "application/json"})
 
+    timestamp_error_marker = b"40102"
+
     def is_timestamp_error(self, status: int, body: Any) -> bool:
         return isinstance(body, dict) and body.get("code") == 40102
 

@@ -40,6 +40,8 @@ class Gate(Exchange):
         except (KeyError, TypeError, ValueError):
             return None
 
+    timestamp_error_marker = b"REQUEST_EXPIRED"
+
     def is_timestamp_error(self, status: int, body: Any) -> bool:
         return isinstance(body, dict) and body.get("label") == "REQUEST_EXPIRED"
 

@@ -40,6 +40,8 @@ class KuCoin(Exchange):
         except (KeyError, TypeError, ValueError):
             return None
 
+    timestamp_error_marker = b"400002"
+
     def is_timestamp_error(self, status: int, body: Any) -> bool:
         return isinstance(body, dict) and str(body.get("code")) == "400002"
 

@@ -47,6 +47,8 @@ class Okx(Exchange):
         except (KeyError, IndexError, TypeError, ValueError):
             return None
 
+    timestamp_error_marker = b"501"
+
     def is_timestamp_error(self, status: int, body: Any) -> bool:
         return isinstance(body, dict) and str(body.get("code")) in {"50102", "50112"}
 

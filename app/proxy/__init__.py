@@ -1,0 +1,1 @@
+"""The `/proxy` and `/sign` pipeline: authorise, strip, sign, send, relay."""

@@ -1,0 +1,68 @@
+"""The exchange's clock as signvault sees it: local time plus an offset learned from the exchange.
+
+A bot whose host drifts, or an exchange whose clock does, otherwise earns "timestamp outside
+recvWindow". The offset comes from the exchange's server-time endpoint (midpoint of the round
+trip), refreshed when stale and at once after the exchange refuses a timestamp.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+log = logging.getLogger("signvault.clock")
+
+REFRESH_AFTER_S = 300.0
+
+# Asks the exchange for its time: returns (server ms, local ms before, local ms after), or None.
+TimeProbe = Callable[[], Awaitable[tuple[int, int, int] | None]]
+
+
+def local_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@dataclass
+class _Offset:
+    ms: int = 0
+    synced_at: float = 0.0  # monotonic seconds; 0 = never
+
+
+class ExchangeClock:
+    """Offsets per (exchange, origin); one sync in flight per key, the rest wait for it."""
+
+    def __init__(self, now_ms: Callable[[], int] = local_ms) -> None:
+        self._now_ms = now_ms
+        self._offsets: dict[str, _Offset] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def now_ms(self, key: str) -> int:
+        offset = self._offsets.get(key)
+        return self._now_ms() + (offset.ms if offset else 0)
+
+    def offset_ms(self, key: str) -> int | None:
+        offset = self._offsets.get(key)
+        return offset.ms if offset and offset.synced_at else None
+
+    def is_stale(self, key: str) -> bool:
+        offset = self._offsets.get(key)
+        return offset is None or time.monotonic() - offset.synced_at > REFRESH_AFTER_S
+
+    async def sync(self, key: str, probe: TimeProbe, *, force: bool = False) -> None:
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        async with lock:
+            if not force and not self.is_stale(key):
+                return  # someone else synced while we waited
+            answer = await probe()
+            if answer is None:
+                # Keep the old offset; try again on the next request rather than on every one.
+                self._offsets.setdefault(key, _Offset()).synced_at = time.monotonic() - REFRESH_AFTER_S + 5
+                return
+            server, before, after = answer
+            offset = server - (before + after) // 2
+            self._offsets[key] = _Offset(offset, time.monotonic())
+            if abs(offset) > 1000:
+                log.info("clock offset for %s is %d ms", key, offset)

@@ -1,0 +1,57 @@
+"""Decrypted signing keys, cached per credential version so the hot path skips the database and the vault.
+
+A version's material never changes (rotation writes a new version), so a cache keyed by
+(credential id, version) can never pair one version's key with another's secret, and needs no
+invalidation for rotation: the next request simply asks for the new version.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.credentials import repository
+from app.credentials.models import Credential
+from app.errors import NotFound
+from app.exchanges.base import SigningKey
+from app.exchanges.keys import signing_key
+from app.exchanges.registry import get_exchange
+from app.vault.envelope import Sealed
+from app.vault.service import Vault
+
+MAX_CACHED = 100_000
+
+
+class SigningKeyCache:
+    def __init__(self, vault: Vault, max_entries: int = MAX_CACHED) -> None:
+        self._vault = vault
+        self._max = max_entries
+        self._keys: OrderedDict[tuple[str, int], SigningKey] = OrderedDict()
+
+    async def get(self, session: AsyncSession, credential: Credential) -> SigningKey:
+        cache_key = (credential.id, credential.active_version)
+        key = self._keys.get(cache_key)
+        if key is not None:
+            self._keys.move_to_end(cache_key)
+            return key
+        key = await self._load(session, credential)
+        self._keys[cache_key] = key
+        if len(self._keys) > self._max:
+            self._keys.popitem(last=False)
+        return key
+
+    def forget(self, credential_id: str) -> None:
+        """Drop every cached version of a credential (deleted or disabled): no key outlives its need."""
+        for cache_key in [k for k in self._keys if k[0] == credential_id]:
+            del self._keys[cache_key]
+
+    async def _load(self, session: AsyncSession, credential: Credential) -> SigningKey:
+        version = await repository.get_version(session, credential.id, credential.active_version)
+        spec = get_exchange(credential.exchange)
+        if version is None or spec is None:
+            raise NotFound(f"credential '{credential.label}' has no usable active version")
+        sealed = Sealed(version.ciphertext, version.wrapped_key, version.master_key_id)
+        material = self._vault.open(sealed, credential.id, version.version)
+        return signing_key(spec, version.key_type, material.api_key, material.api_secret,  # type: ignore[arg-type]
+                           material.passphrase)

@@ -1,0 +1,40 @@
+"""Turns what a client asked for into an exchange-relative path that can only reach the exchange.
+
+Exchange REST paths use a small alphabet, so the raw path is checked against it instead of against
+a list of known tricks: no `%` (so no encoded `/`, `..`, `\\` or NUL), no `@`, `:` or `\\`, no empty,
+`.` or `..` segment. What passes needs no re-encoding, and is appended to the adapter's fixed
+origin, never parsed as a URL of its own.
+"""
+
+from __future__ import annotations
+
+import re
+
+from app.errors import ProblemError
+
+MAX_PATH = 2048
+MAX_QUERY = 8192
+_SEGMENT = re.compile(r"^[A-Za-z0-9_.~-]+$")
+_UNSAFE_QUERY_BYTE = re.compile(rb"[^\x21-\x7e]")
+
+
+class UnsafePath(ProblemError):
+    status, slug, title = 400, "unsafe-path", "The path cannot be sent to the exchange"
+
+
+def exchange_path(raw: str) -> str:
+    """`raw` is the part after `/proxy/{exchange}`, still percent-encoded as the client sent it."""
+    if len(raw) > MAX_PATH:
+        raise UnsafePath("the path is too long")
+    segments = raw.removeprefix("/").split("/")
+    for segment in segments:
+        if segment in ("", ".", "..") or not _SEGMENT.match(segment):
+            raise UnsafePath("paths may use letters, digits and - _ . ~ between single slashes")
+    return "/" + "/".join(segments)
+
+
+def exchange_query(raw: bytes) -> str:
+    """The query as the client sent it; bytes outside printable ASCII are percent-encoded."""
+    if len(raw) > MAX_QUERY:
+        raise UnsafePath("the query string is too long")
+    return _UNSAFE_QUERY_BYTE.sub(lambda m: f"%{m.group()[0]:02X}".encode(), raw).decode("ascii")

@@ -1,0 +1,199 @@
+"""The signing pipeline: which credential, may this client do this, sign with the exchange's clock, send.
+
+Order matters and is the same for `/proxy` and `/sign`: everything that can refuse a request
+(unknown exchange, unsafe path, credential not granted, permission missing) happens before any
+key is decrypted or any byte leaves for the exchange.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.clients.models import Client
+from app.credentials.models import Credential
+from app.errors import Forbidden, InvalidInput, NotFound, ProblemError
+from app.exchanges import params
+from app.exchanges.base import LIVE, Access, Exchange, Moment, RequestRefused, SigningKey, UpstreamRequest
+from app.exchanges.registry import get_adapter
+from app.proxy import upstream
+from app.proxy.clock import ExchangeClock, local_ms
+from app.proxy.keys import SigningKeyCache
+from app.proxy.nonces import NonceSource
+from app.proxy.upstream import ExchangeResponse
+from app.settings import Settings
+
+# Credentials of one family share keys: a Binance key signs spot and USDⓈ-M futures alike.
+FAMILIES = {"binanceusdm": "binance", "kucoinfutures": "kucoin"}
+
+
+class UnknownExchange(NotFound):
+    slug, title = "unknown-exchange", "No such exchange"
+
+
+class CredentialNotGranted(Forbidden):
+    slug, title = "credential-not-granted", "The credential is not granted to this client"
+
+
+class PermissionDenied(Forbidden):
+    slug, title = "permission-denied", "The client or credential lacks the permission"
+
+
+class BadExchangeRequest(ProblemError):
+    status, slug, title = 400, "bad-exchange-request", "The request cannot be signed for this exchange"
+
+
+def family(exchange_id: str) -> str:
+    return FAMILIES.get(exchange_id, exchange_id)
+
+
+def adapter_for(exchange_id: str) -> Exchange:
+    adapter = get_adapter(exchange_id)
+    if adapter is None:
+        raise UnknownExchange(f"signvault does not know the exchange '{exchange_id}'")
+    return adapter
+
+
+def choose_credential(client: Client, adapter: Exchange, ref: str | None) -> Credential:
+    """The named credential, or the client's only one for this exchange. Same answer for
+    "does not exist" and "not yours", so a client cannot probe other clients' labels."""
+    mine = [c for c in client.credentials if family(c.exchange) == family(adapter.id)]
+    if ref:
+        exchange, sep, label = ref.partition(":")
+        for credential in client.credentials:
+            if ref in (credential.id, credential.label) or (sep and (exchange, label) == (
+                    credential.exchange, credential.label)):
+                if family(credential.exchange) != family(adapter.id):
+                    raise InvalidInput.field("X-Signvault-Credential",
+                                             f"the credential is for {credential.exchange}, not {adapter.id}")
+                return credential
+        raise CredentialNotGranted(f"no credential '{ref}' is granted to this client")
+    if len(mine) == 1:
+        return mine[0]
+    if not mine:
+        raise CredentialNotGranted(f"this client holds no {adapter.id} credential")
+    raise InvalidInput.field("X-Signvault-Credential",
+                             f"this client holds {len(mine)} {adapter.id} credentials; name one")
+
+
+def authorise(client: Client, credential: Credential, access: Access) -> None:
+    if not credential.enabled:
+        raise PermissionDenied(f"credential '{credential.label}' is disabled")
+    needed = "read" if access == "public" else access
+    if needed not in client.permissions:
+        raise PermissionDenied(f"this client may not {needed} (it has: {', '.join(client.permissions)})")
+    if needed not in credential.permissions:
+        raise PermissionDenied(f"credential '{credential.label}' is not allowed to {needed}")
+
+
+@dataclass(frozen=True)
+class Prepared:
+    adapter: Exchange
+    request: UpstreamRequest  # stripped, not yet signed
+    origin: str
+    access: Access
+    credential: Credential | None  # None for public endpoints
+    key: SigningKey | None
+
+
+class SigningService:
+    """Holds what signing needs across requests: key cache, clocks, nonces, the upstream client."""
+
+    def __init__(self, settings: Settings, keys: SigningKeyCache, nonces: NonceSource,
+                 http: httpx.AsyncClient) -> None:
+        self.settings = settings
+        self.keys = keys
+        self.nonces = nonces
+        self.http = http
+        self.clock = ExchangeClock()
+
+    def origin(self, adapter: Exchange, environment: str, path: str) -> str:
+        override = self.settings.exchange_urls.get(adapter.id)
+        return override if override else adapter.spec.origin(environment, path)
+
+    async def prepare(self, session: AsyncSession, client: Client, adapter: Exchange, request: UpstreamRequest,
+                      credential_ref: str | None, *, always_sign: bool = False) -> Prepared:
+        duplicate = params.duplicated(request.query, request.body.decode("latin-1")
+                                      if params.is_form(request.headers) else "")
+        if duplicate is not None:
+            raise BadExchangeRequest(f"the parameter '{duplicate}' appears more than once")
+        request = adapter.strip(request)
+        access = adapter.classify(request)
+        if access == "public" and not always_sign:
+            environment = LIVE
+            if credential_ref:
+                environment = choose_credential(client, adapter, credential_ref).environment
+            origin = self.origin(adapter, environment, request.path)
+            return Prepared(adapter, replace(request, environment=environment), origin, access, None, None)
+        credential = choose_credential(client, adapter, credential_ref)
+        authorise(client, credential, access)
+        key = await self.keys.get(session, credential)
+        origin = self.origin(adapter, credential.environment, request.path)
+        request = replace(request, environment=credential.environment, host=httpx.URL(origin).netloc.decode())
+        return Prepared(adapter, request, origin, access, credential, key)
+
+    async def sign(self, prepared: Prepared, *, fresh_clock: bool = False) -> UpstreamRequest:
+        """Sign with the exchange's clock (syncing it first when stale) and, if needed, a nonce."""
+        assert prepared.credential is not None
+        assert prepared.key is not None
+        await self._sync_clock(prepared, force=fresh_clock)
+        nonce = await self.nonces.next(prepared.credential.id) if prepared.adapter.uses_nonce else None
+        moment = Moment(self.clock.now_ms(self._clock_key(prepared)), nonce)
+        try:
+            return prepared.adapter.sign(prepared.request, prepared.key, moment)
+        except RequestRefused as exc:
+            raise BadExchangeRequest(str(exc)) from None
+
+    async def forward(self, prepared: Prepared) -> ExchangeResponse:
+        """Send; if the exchange refuses only the timestamp (nothing executed), resync and resend once."""
+        if prepared.credential is None:
+            return await self._send(prepared, prepared.request)
+        response = await self._send_signed(prepared, fresh_clock=False)
+        if prepared.adapter.refused_timestamp(response.status, response.body):
+            response = await self._send_signed(prepared, fresh_clock=True)
+        return response
+
+    async def _send_signed(self, prepared: Prepared, *, fresh_clock: bool) -> ExchangeResponse:
+        assert prepared.credential is not None
+        if not prepared.adapter.uses_nonce:
+            return await self._send(prepared, await self.sign(prepared, fresh_clock=fresh_clock))
+        # Nonce order on the wire: sign and send one at a time per key.
+        async with self.nonces.in_order(prepared.credential.id):
+            return await self._send(prepared, await self.sign(prepared, fresh_clock=fresh_clock))
+
+    async def _send(self, prepared: Prepared, request: UpstreamRequest) -> ExchangeResponse:
+        return await upstream.send(self.http, prepared.origin, request, prepared.adapter.spec.name,
+                                   unknown_outcome=prepared.access in ("trade", "withdraw"))
+
+    def _clock_key(self, prepared: Prepared) -> str:
+        return f"{prepared.adapter.id}@{prepared.origin}{prepared.adapter.time_path_for(prepared.request.path)}"
+
+    async def _sync_clock(self, prepared: Prepared, *, force: bool) -> None:
+        adapter, key = prepared.adapter, self._clock_key(prepared)
+        time_path = adapter.time_path_for(prepared.request.path)
+        if time_path is None or not (force or self.clock.is_stale(key)):
+            return
+
+        async def probe() -> tuple[int, int, int] | None:
+            time_request = UpstreamRequest("GET", time_path)
+            before = local_ms()
+            try:
+                answer = await upstream.send(self.http, prepared.origin, time_request, adapter.spec.name,
+                                             unknown_outcome=False)
+                after = local_ms()
+                server = adapter.server_time_ms(_json(answer.body)) if answer.status == 200 else None
+            except ProblemError:
+                return None
+            return (server, before, after) if server is not None else None
+
+        await self.clock.sync(key, probe, force=force)
+
+
+def _json(body: bytes) -> object:
+    try:
+        return json.loads(body)
+    except ValueError:
+        return None

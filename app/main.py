@@ -21,10 +21,11 @@ from app.health.routes import router as health_router
 from app.logging_setup import configure_logging
 from app.migrate import upgrade_to_head
 from app.proxy.keys import SigningKeyCache
-from app.proxy.nonces import NonceSource
+from app.proxy.nonces import NonceSource, RedisNonceSource
 from app.proxy.routes import router as proxy_router
 from app.proxy.service import SigningService
 from app.proxy.upstream import create_client
+from app.redis_client import connect as connect_redis
 from app.request_guard import RequestGuard
 from app.settings import Settings
 from app.tokens import hash_token
@@ -58,13 +59,19 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         _announce_development_setup(settings, app.state.vault)
         await ensure_admin_token(settings, app.state.sessionmaker)
         http = create_client(settings.upstream_timeout_s)
-        app.state.signing = SigningService(settings, SigningKeyCache(app.state.vault), NonceSource(), http)
+        redis = connect_redis(settings.redis_url) if settings.redis_url else None
+        nonces = RedisNonceSource(redis, settings.redis_prefix) if redis is not None else NonceSource()
+        app.state.signing = SigningService(settings, SigningKeyCache(app.state.vault), nonces, http)
+        app.state.redis = redis
         log.info("signvault %s ready on %s", __version__, engine.url.render_as_string(hide_password=True))
         yield
     finally:
         signing = getattr(app.state, "signing", None)
         if signing is not None:
             await signing.http.aclose()
+        redis = getattr(app.state, "redis", None)
+        if redis is not None:
+            await redis.aclose()
         await engine.dispose()
 
 

@@ -69,6 +69,21 @@ def postgres_url() -> Iterator[str]:
     asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
+@pytest.fixture
+def redis_url() -> str:
+    """The test Redis, with a key prefix of this test's own (see redis_prefix)."""
+    url = os.environ.get("SIGNVAULT_TEST_REDIS_URL")
+    if not url:
+        _service_missing("SIGNVAULT_TEST_REDIS_URL is not set")
+    assert url is not None
+    return url
+
+
+@pytest.fixture
+def redis_prefix() -> str:
+    return f"signvault-test:{uuid.uuid4().hex[:12]}:"
+
+
 def _truncate(url: str) -> None:
     async def run() -> None:
         connection = await asyncpg.connect(_asyncpg_dsn(url))

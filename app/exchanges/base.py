@@ -146,6 +146,10 @@ class Exchange:
     # that ordinary responses are never parsed.
     timestamp_error_marker: bytes | None = None
 
+    def ws_login(self, key: SigningKey, moment: Moment, options: Mapping[str, str]) -> dict[str, Any]:
+        """The signed WebSocket login message, for exchanges that authenticate WebSockets so."""
+        raise RequestRefused(f"{self.spec.name} WebSockets are not authenticated by a signed login message")
+
     def time_path_for(self, path: str) -> str | None:
         """The server-time endpoint on the host that serves `path`."""
         return self.time_path

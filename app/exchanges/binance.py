@@ -7,12 +7,14 @@ https://developers.binance.com/docs/binance-spot-api-docs/rest-api/endpoint-secu
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 from urllib.parse import quote
 
 from app.exchanges import params
-from app.exchanges.base import Access, Exchange, ExchangeSpec, Moment, SigningKey, UpstreamRequest
+from app.exchanges.base import Access, Exchange, ExchangeSpec, Moment, RequestRefused, SigningKey, UpstreamRequest
 from app.exchanges.crypto import b64, hmac_sha256, sign_asymmetric
 
 SPOT_HOSTS = {
@@ -80,6 +82,17 @@ class Binance(Exchange):
         else:
             query = f"{query}&signature={signature}"
         return replace(request, query=query, body=body.encode("latin-1"))
+
+    def ws_login(self, key: SigningKey, moment: Moment, options: Mapping[str, str]) -> dict[str, Any]:
+        # WebSocket API session.logon takes Ed25519 keys only; parameters signed sorted by name.
+        # https://developers.binance.com/docs/binance-spot-api-docs/websocket-api/authentication-requests
+        if key.key_type != "ed25519":
+            raise RequestRefused("Binance WebSocket API login needs an Ed25519 key")
+        timestamp = moment.now_ms
+        payload = f"apiKey={key.api_key}&timestamp={timestamp}".encode()
+        signature = b64(sign_asymmetric(key.private_key, payload))
+        return {"id": options.get("id") or str(uuid.uuid4()), "method": "session.logon",
+                "params": {"apiKey": key.api_key, "signature": signature, "timestamp": timestamp}}
 
     def time_path_for(self, path: str) -> str | None:
         for prefix, time_path in TIME_PATHS:

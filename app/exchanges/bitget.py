@@ -5,6 +5,7 @@ https://www.bitget.com/api-doc/common/signature
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from app.exchanges.base import Exchange, ExchangeSpec, Moment, SigningKey, UpstreamRequest
@@ -35,6 +36,13 @@ class Bitget(Exchange):
         if request.environment == "demo":
             headers["paptrading"] = "1"
         return request.with_headers(**headers)
+
+    def ws_login(self, key: SigningKey, moment: Moment, options: Mapping[str, str]) -> dict[str, Any]:
+        # https://www.bitget.com/api-doc/common/websocket-intro (login)
+        timestamp = str(moment.now_ms // 1000)
+        sign = b64(hmac_sha256(key.hmac_key, f"{timestamp}GET/user/verify".encode()))
+        return {"op": "login", "args": [{"apiKey": key.api_key, "passphrase": key.passphrase or "",
+                                         "timestamp": timestamp, "sign": sign}]}
 
     def server_time_ms(self, body: Any) -> int | None:
         try:

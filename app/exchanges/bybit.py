@@ -5,12 +5,14 @@ https://bybit-exchange.github.io/docs/v5/guide#authentication
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from app.exchanges.base import Exchange, ExchangeSpec, Moment, SigningKey, UpstreamRequest
 from app.exchanges.crypto import hmac_sha256
 
 DEFAULT_RECV_WINDOW = "5000"
+WS_AUTH_VALID_MS = 10_000
 
 
 class Bybit(Exchange):
@@ -36,6 +38,12 @@ class Bybit(Exchange):
             "X-BAPI-SIGN": hmac_sha256(key.hmac_key, prehash).hex(),
             "X-BAPI-SIGN-TYPE": "2",
         })
+
+    def ws_login(self, key: SigningKey, moment: Moment, options: Mapping[str, str]) -> dict[str, Any]:
+        # https://bybit-exchange.github.io/docs/v5/ws/connect#authentication
+        expires = moment.now_ms + WS_AUTH_VALID_MS
+        signature = hmac_sha256(key.hmac_key, f"GET/realtime{expires}".encode()).hex()
+        return {"op": "auth", "args": [key.api_key, expires, signature]}
 
     def server_time_ms(self, body: Any) -> int | None:
         try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -89,6 +90,12 @@ class CryptoCom(Exchange):
         return replace(request, body=body).with_headers(**{"content-type": "application/json"})
 
     timestamp_error_marker = b"40102"
+
+    def ws_login(self, key: SigningKey, moment: Moment, options: Mapping[str, str]) -> dict[str, Any]:
+        # public/auth on the user WebSocket: the same signature, with no params.
+        request_id, nonce = moment.now_ms, moment.now_ms
+        sig = hmac_sha256(key.hmac_key, f"public/auth{request_id}{key.api_key}{nonce}".encode()).hex()
+        return {"id": request_id, "method": "public/auth", "api_key": key.api_key, "sig": sig, "nonce": nonce}
 
     def is_timestamp_error(self, status: int, body: Any) -> bool:
         return isinstance(body, dict) and body.get("code") == 40102

@@ -6,9 +6,10 @@ https://www.gate.io/docs/developers/apiv4/#authentication
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from typing import Any
 
-from app.exchanges.base import Exchange, ExchangeSpec, Moment, SigningKey, UpstreamRequest
+from app.exchanges.base import Exchange, ExchangeSpec, Moment, RequestRefused, SigningKey, UpstreamRequest
 from app.exchanges.crypto import hmac_sha512
 
 
@@ -33,6 +34,17 @@ class Gate(Exchange):
         message = prehash(request.method, request.path, request.query, request.body, timestamp)
         return request.with_headers(KEY=key.api_key, Timestamp=timestamp,
                                     SIGN=hmac_sha512(key.hmac_key, message).hex())
+
+    def ws_login(self, key: SigningKey, moment: Moment, options: Mapping[str, str]) -> dict[str, Any]:
+        # Gate signs each private channel request, not a session: it needs the channel and event.
+        # https://www.gate.io/docs/developers/apiv4/ws/en/#authentication
+        channel, event = options.get("channel"), options.get("event", "subscribe")
+        if not channel:
+            raise RequestRefused("Gate signs each private channel request: give 'channel' (and 'event')")
+        now = moment.now_ms // 1000
+        sign = hmac_sha512(key.hmac_key, f"channel={channel}&event={event}&time={now}".encode()).hex()
+        return {"time": now, "channel": channel, "event": event,
+                "auth": {"method": "api_key", "KEY": key.api_key, "SIGN": sign}}
 
     def server_time_ms(self, body: Any) -> int | None:
         try:

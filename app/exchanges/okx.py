@@ -5,6 +5,7 @@ https://www.okx.com/docs-v5/en/#overview-rest-authentication-making-requests
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -40,6 +41,13 @@ class Okx(Exchange):
         if request.environment == "demo":
             headers["x-simulated-trading"] = "1"
         return request.with_headers(**headers)
+
+    def ws_login(self, key: SigningKey, moment: Moment, options: Mapping[str, str]) -> dict[str, Any]:
+        # https://www.okx.com/docs-v5/en/#overview-websocket-login
+        timestamp = str(moment.now_ms // 1000)
+        sign = b64(hmac_sha256(key.hmac_key, f"{timestamp}GET/users/self/verify".encode()))
+        return {"op": "login", "args": [{"apiKey": key.api_key, "passphrase": key.passphrase or "",
+                                         "timestamp": timestamp, "sign": sign}]}
 
     def server_time_ms(self, body: Any) -> int | None:
         try:

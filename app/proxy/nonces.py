@@ -13,6 +13,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+from redis.exceptions import RedisError
+
+from app.errors import ServiceUnavailable
+
 # max(stored + 1, Redis' own clock in µs): atomic, and immune to a replica's drifting clock.
 _NEXT_NONCE = """
 local t = redis.call('TIME')
@@ -22,6 +26,10 @@ local nonce = math.max(last + 1, now)
 redis.call('SET', KEYS[1], string.format('%.0f', nonce))
 return string.format('%.0f', nonce)
 """
+
+
+class NonceStoreUnavailable(ServiceUnavailable):
+    slug, title = "nonce-store-unavailable", "Nonces cannot be issued right now"
 
 
 class NonceSource:
@@ -52,4 +60,8 @@ class RedisNonceSource(NonceSource):
         self._script = redis.register_script(_NEXT_NONCE)
 
     async def next(self, key: str) -> int:
-        return int(await self._script(keys=[f"{self._prefix}nonce:{key}"]))
+        try:
+            return int(await self._script(keys=[f"{self._prefix}nonce:{key}"]))
+        except RedisError:
+            # Without the shared high-water mark a nonce could repeat another replica's: fail closed.
+            raise NonceStoreUnavailable("the shared nonce store (Redis) is unreachable") from None

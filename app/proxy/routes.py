@@ -8,11 +8,13 @@ from fastapi import APIRouter, Header, Request, Response
 
 from app.audit.context import audit_of
 from app.clients.auth import ClientDep
+from app.clients.models import Client
+from app.credentials.models import Credential
 from app.db import SessionDep
 from app.errors import ProblemError, problem_responses
 from app.exchanges.base import UpstreamRequest
 from app.proxy.paths import exchange_path, exchange_query
-from app.proxy.schemas import SignedRequest, SignRequest
+from app.proxy.schemas import SignedRequest, SignRequest, WsLogin, WsLoginRequest
 from app.proxy.service import CredentialNotGranted, Prepared, SigningService, adapter_for
 from app.proxy.upstream import url_for
 
@@ -88,14 +90,18 @@ for _method in ("GET", "POST", "PUT", "DELETE", "PATCH"):
                          operation_id=f"proxy_{_method.lower()}", responses=problem_responses(502, 503, 504))
 
 
+def _granted(client: Client, ref: str) -> Credential:
+    named = next((c for c in client.credentials if ref in (c.id, c.label, f"{c.exchange}:{c.label}")), None)
+    if named is None:
+        raise CredentialNotGranted(f"no credential '{ref}' is granted to this client")
+    return named
+
+
 @router.post("/sign", operation_id="sign_request", responses=problem_responses(503))
 async def sign_request(body: SignRequest, request: Request, session: SessionDep, client: ClientDep) -> SignedRequest:
     """Return exactly what to send (URL, headers, body) for callers that send the request themselves."""
     service = _service(request)
-    named = next((c for c in client.credentials
-                  if body.credential in (c.id, c.label, f"{c.exchange}:{c.label}")), None)
-    if named is None:
-        raise CredentialNotGranted(f"no credential '{body.credential}' is granted to this client")
+    named = _granted(client, body.credential)
     adapter = adapter_for(named.exchange)
     headers = {"content-type": body.content_type} if body.content_type else {}
     upstream = UpstreamRequest(
@@ -107,3 +113,17 @@ async def sign_request(body: SignRequest, request: Request, session: SessionDep,
     signed = await service.sign(prepared)
     return SignedRequest(method=signed.method, url=str(url_for(prepared.origin, signed)),
                          headers=dict(signed.headers), body=signed.body.decode("latin-1"))
+
+
+@router.post("/sign/ws-login", operation_id="sign_ws_login", responses=problem_responses(503))
+async def sign_ws_login(body: WsLoginRequest, request: Request, session: SessionDep,
+                        client: ClientDep) -> WsLogin:
+    """The signed WebSocket login message (OKX, Bybit, Bitget, Crypto.com, Gate, Binance Ed25519)."""
+    credential = _granted(client, body.credential)
+    context = audit_of(request)
+    if context is not None:
+        context.action = "sign_ws_login"
+        context.about(credential)
+    options = {k: v for k, v in body.model_dump(exclude={"credential"}).items() if v is not None}
+    message = await _service(request).ws_login(session, client, credential, options)
+    return WsLogin(exchange=credential.exchange, message=message)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -21,3 +23,17 @@ class SignedRequest(BaseModel):
     url: str
     headers: dict[str, str]
     body: str
+
+
+class WsLoginRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    credential: str = Field(max_length=100, description="Credential id, label or exchange:label.")
+    channel: str | None = Field(default=None, max_length=100, description="Gate only: the private channel.")
+    event: str | None = Field(default=None, max_length=32, description="Gate only: subscribe (default) or api.")
+    id: str | None = Field(default=None, max_length=64, description="Binance only: the request id to use.")
+
+
+class WsLogin(BaseModel):
+    exchange: str
+    message: dict[str, Any] = Field(description="Send this as the WebSocket's login (or channel) message.")

@@ -8,6 +8,7 @@ key is decrypted or any byte leaves for the exchange.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, replace
 
 import httpx
@@ -28,6 +29,7 @@ from app.settings import Settings
 
 # Credentials of one family share keys: a Binance key signs spot and USDⓈ-M futures alike.
 FAMILIES = {"binanceusdm": "binance", "kucoinfutures": "kucoin"}
+WS_ORDER_CHANNEL = re.compile(r"order_(place|cancel|amend)|\.order$|batch_order", re.IGNORECASE)
 
 
 class UnknownExchange(NotFound):
@@ -134,6 +136,24 @@ class SigningService:
         origin = self.origin(adapter, credential.environment, request.path)
         request = replace(request, environment=credential.environment, host=httpx.URL(origin).netloc.decode())
         return Prepared(adapter, request, origin, access, credential, key)
+
+    async def ws_login(self, session: AsyncSession, client: Client, credential: Credential,
+                       options: dict[str, str]) -> dict[str, object]:
+        """A signed WebSocket login. A logged-in socket can place orders, so it needs `trade`;
+        Gate signs one channel at a time, so there only order channels need it."""
+        adapter = adapter_for(credential.exchange)
+        trading = adapter.id != "gate" or bool(WS_ORDER_CHANNEL.search(options.get("channel") or ""))
+        authorise(client, credential, "trade" if trading else "read")
+        key = await self.keys.get(session, credential)
+        origin = self.origin(adapter, credential.environment, adapter.time_path_for("/") or "/")
+        prepared = Prepared(adapter, UpstreamRequest("GET", adapter.time_path_for("/") or "/"), origin, "read",
+                            credential, key)
+        await self._sync_clock(prepared, force=False)
+        moment = Moment(self.clock.now_ms(self._clock_key(prepared)))
+        try:
+            return adapter.ws_login(key, moment, options)
+        except RequestRefused as exc:
+            raise BadExchangeRequest(str(exc)) from None
 
     async def sign(self, prepared: Prepared, *, fresh_clock: bool = False) -> UpstreamRequest:
         """Sign with the exchange's clock (syncing it first when stale) and, if needed, a nonce."""

@@ -256,3 +256,22 @@ class TestSign:
         assert_problem(api.post("/sign", headers=bot["headers"], json=body), 403, "credential-not-granted")
         body = {"credential": "spot", "method": "GET", "path": "//evil.example/x"}
         assert_problem(api.post("/sign", headers=bot["headers"], json=body), 400, "unsafe-path")
+
+
+class TestWsLogin:
+    def test_login_needs_trade_because_a_socket_can_trade(self, api: TestClient, exchange: Any) -> None:
+        exchange.get("https://www.okx.com/api/v5/public/time").respond(
+            json={"code": "0", "data": [{"ts": str(int(__import__("time").time() * 1000))}]})
+        credential = create_credential(api, exchange="okx", label="okx-main", passphrase="pw", api_key="OKXKEY000001")
+        trader = create_client(api, credentials=[credential["id"]], permissions=["read", "trade"])
+        reader = create_client(api, credentials=[credential["id"]], permissions=["read"])
+        response = api.post("/sign/ws-login", json={"credential": "okx-main"},
+                            headers={"X-Signvault-Token": trader["token"]})
+        assert response.status_code == 200, response.text
+        assert response.json()["message"]["args"][0]["apiKey"] == "OKXKEY000001"
+        assert_problem(api.post("/sign/ws-login", json={"credential": "okx-main"},
+                                headers={"X-Signvault-Token": reader["token"]}), 403, "permission-denied")
+
+    def test_exchange_without_signed_login_is_400(self, api: TestClient, bot: dict[str, Any]) -> None:
+        response = api.post("/sign/ws-login", json={"credential": "spot"}, headers=bot["headers"])
+        assert_problem(response, 400, "bad-exchange-request")  # an HMAC Binance key cannot log in

@@ -13,23 +13,32 @@ from app.exchanges.base import Moment, RequestRefused
 from app.exchanges.keys import signing_key
 
 NOW = 1_700_000_000_123
-ED25519_PEM = ("-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIJ1hsZ3v/VpguoRK9JLsLMREScVpezJpGXA7rAMcrn9g\n"
-               "-----END PRIVATE KEY-----\n")
+ED25519_PEM = (
+    "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIJ1hsZ3v/VpguoRK9JLsLMREScVpezJpGXA7rAMcrn9g\n"
+    "-----END PRIVATE KEY-----\n"
+)
 
 
 def h256(secret: str, message: str) -> bytes:
     return hmac.new(secret.encode(), message.encode(), hashlib.sha256).digest()
 
 
-def key(adapter, secret: str = "S3CRET", passphrase: str | None = None, key_type: str = "hmac"):  # type: ignore[no-untyped-def]
+def key(
+    adapter,
+    secret: str = "S3CRET",
+    passphrase: str | None = None,  # type: ignore[no-untyped-def]
+    key_type: str = "hmac",
+):
     return signing_key(adapter.spec, key_type, "KEY", secret, passphrase)
 
 
 def test_okx() -> None:
     message = okx.SPEC.ws_login(key(okx.SPEC, passphrase="pw"), Moment(NOW), {})
     expected = base64.b64encode(h256("S3CRET", "1700000000GET/users/self/verify")).decode()
-    assert message == {"op": "login", "args": [{"apiKey": "KEY", "passphrase": "pw", "timestamp": "1700000000",
-                                                "sign": expected}]}
+    assert message == {
+        "op": "login",
+        "args": [{"apiKey": "KEY", "passphrase": "pw", "timestamp": "1700000000", "sign": expected}],
+    }
 
 
 def test_bitget() -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -39,7 +38,8 @@ def bot(api: TestClient) -> dict[str, Any]:
 
 def server_time_now(exchange: Any) -> None:
     exchange.get(f"{BINANCE}/api/v3/time").mock(
-        side_effect=lambda _: httpx.Response(200, json={"serverTime": int(__import__("time").time() * 1000)}))
+        side_effect=lambda _: httpx.Response(200, json={"serverTime": int(__import__("time").time() * 1000)})
+    )
 
 
 def binance_signature_ok(request: httpx.Request, secret: str = SECRET) -> bool:
@@ -56,9 +56,12 @@ class TestBinanceProxy:
     def test_private_read_is_signed_afresh(self, api: TestClient, exchange: Any, bot: dict[str, Any]) -> None:
         server_time_now(exchange)
         account = exchange.get(f"{BINANCE}/api/v3/account").respond(
-            json={"balances": []}, headers={"X-MBX-USED-WEIGHT-1M": "20"})
-        response = api.get("/proxy/binance/api/v3/account?omitZeroBalances=true&timestamp=1&signature=placeholder",
-                           headers={**bot["headers"], "X-MBX-APIKEY": "placeholder-key"})
+            json={"balances": []}, headers={"X-MBX-USED-WEIGHT-1M": "20"}
+        )
+        response = api.get(
+            "/proxy/binance/api/v3/account?omitZeroBalances=true&timestamp=1&signature=placeholder",
+            headers={**bot["headers"], "X-MBX-APIKEY": "placeholder-key"},
+        )
         assert response.status_code == 200, response.text
         assert response.json() == {"balances": []}
         assert response.headers["x-mbx-used-weight-1m"] == "20"
@@ -70,12 +73,16 @@ class TestBinanceProxy:
         assert binance_signature_ok(sent)
         assert "x-signvault-token" not in sent.headers
 
-    def test_order_in_a_form_body_is_signed_in_the_body(self, api: TestClient, exchange: Any,
-                                                         bot: dict[str, Any]) -> None:
+    def test_order_in_a_form_body_is_signed_in_the_body(
+        self, api: TestClient, exchange: Any, bot: dict[str, Any]
+    ) -> None:
         server_time_now(exchange)
         order = exchange.post(f"{BINANCE}/api/v3/order").respond(json={"orderId": 1})
-        response = api.post("/proxy/binance/api/v3/order", content=b"symbol=BTCUSDT&side=BUY&type=MARKET&quantity=1",
-                            headers={**bot["headers"], "content-type": "application/x-www-form-urlencoded"})
+        response = api.post(
+            "/proxy/binance/api/v3/order",
+            content=b"symbol=BTCUSDT&side=BUY&type=MARKET&quantity=1",
+            headers={**bot["headers"], "content-type": "application/x-www-form-urlencoded"},
+        )
         assert response.status_code == 200, response.text
         sent = order.calls.last.request
         assert sent.content.startswith(b"symbol=BTCUSDT&side=BUY&type=MARKET&quantity=1&timestamp=")
@@ -93,13 +100,13 @@ class TestBinanceProxy:
         assert api.get("/proxy/binance/fapi/v2/balance", headers=bot["headers"]).status_code == 200
         assert balance.called
 
-    def test_exchange_errors_pass_through_unchanged(self, api: TestClient, exchange: Any,
-                                                    bot: dict[str, Any]) -> None:
+    def test_exchange_errors_pass_through_unchanged(self, api: TestClient, exchange: Any, bot: dict[str, Any]) -> None:
         server_time_now(exchange)
         body = {"code": -2010, "msg": "Account has insufficient balance for requested action."}
         exchange.post(f"{BINANCE}/api/v3/order").respond(400, json=body)
-        response = api.post("/proxy/binance/api/v3/order?symbol=BTCUSDT&side=BUY&type=MARKET&quantity=9",
-                            headers=bot["headers"])
+        response = api.post(
+            "/proxy/binance/api/v3/order?symbol=BTCUSDT&side=BUY&type=MARKET&quantity=9", headers=bot["headers"]
+        )
         assert (response.status_code, response.json()) == (400, body)
 
 
@@ -110,19 +117,24 @@ class TestRefusals:
         assert [c.request.url.path for c in exchange.calls if c.request.url.path != "/api/v3/time"] == []
 
     def test_withdrawal_needs_withdraw_permission(self, api: TestClient, bot: dict[str, Any]) -> None:
-        response = api.post("/proxy/binance/sapi/v1/capital/withdraw/apply?coin=BTC&amount=1&address=x",
-                            headers=bot["headers"])
+        response = api.post(
+            "/proxy/binance/sapi/v1/capital/withdraw/apply?coin=BTC&amount=1&address=x", headers=bot["headers"]
+        )
         assert_problem(response, 403, "permission-denied")
 
     def test_read_only_client_cannot_trade(self, api: TestClient, bot: dict[str, Any]) -> None:
         reader = create_client(api, credentials=[bot["credential"]["id"]], permissions=["read"])
-        response = api.post("/proxy/binance/api/v3/order?symbol=BTCUSDT", headers={"X-Signvault-Token": reader["token"]})
+        response = api.post(
+            "/proxy/binance/api/v3/order?symbol=BTCUSDT", headers={"X-Signvault-Token": reader["token"]}
+        )
         assert_problem(response, 403, "permission-denied")
 
     def test_read_only_credential_cannot_trade(self, api: TestClient) -> None:
         credential = create_credential(api, permissions=["read"])
         client = create_client(api, credentials=[credential["id"]], permissions=["read", "trade"])
-        response = api.delete("/proxy/binance/api/v3/order?symbol=BTCUSDT", headers={"X-Signvault-Token": client["token"]})
+        response = api.delete(
+            "/proxy/binance/api/v3/order?symbol=BTCUSDT", headers={"X-Signvault-Token": client["token"]}
+        )
         assert_problem(response, 403, "permission-denied")
 
     def test_disabled_credential_is_refused(self, api: TestClient, bot: dict[str, Any]) -> None:
@@ -132,7 +144,9 @@ class TestRefusals:
     def test_another_clients_credential_is_refused(self, api: TestClient, bot: dict[str, Any]) -> None:
         other = create_credential(api, label="someone-elses")
         for ref in (other["id"], "someone-elses", "binance:someone-elses", "deleted-or-never-existed"):
-            response = api.get("/proxy/binance/api/v3/account", headers={**bot["headers"], "X-Signvault-Credential": ref})
+            response = api.get(
+                "/proxy/binance/api/v3/account", headers={**bot["headers"], "X-Signvault-Credential": ref}
+            )
             assert_problem(response, 403, "credential-not-granted")
 
     def test_unknown_exchange_and_missing_token(self, api: TestClient, bot: dict[str, Any]) -> None:
@@ -140,18 +154,32 @@ class TestRefusals:
         assert_problem(api.get("/proxy/binance/api/v3/account"), 401)
 
     # Dot segments ("a/../b") are resolved by the HTTP client before sending; the real-server test sends them raw.
-    @pytest.mark.parametrize("path", [
-        "https:%2f%2fevil.example/x", "%2f%2fevil.example", "@evil.example/x", "api/..%2f..%2fx", "api/%2e%2e/x",
-        "api%5cx", "api/%00", "api//v3", "api/v3/%252e%252e/x", "api/v3/a:b",
-    ])
+    @pytest.mark.parametrize(
+        "path",
+        [
+            "https:%2f%2fevil.example/x",
+            "%2f%2fevil.example",
+            "@evil.example/x",
+            "api/..%2f..%2fx",
+            "api/%2e%2e/x",
+            "api%5cx",
+            "api/%00",
+            "api//v3",
+            "api/v3/%252e%252e/x",
+            "api/v3/a:b",
+        ],
+    )
     def test_ssrf_paths_are_refused(self, api: TestClient, bot: dict[str, Any], path: str) -> None:
         response = api.get(f"/proxy/binance/{path}", headers=bot["headers"])
         assert response.status_code in (400, 404), response.text
         assert response.headers["content-type"].startswith("application/problem+json")
 
     def test_duplicate_parameters_are_refused(self, api: TestClient, bot: dict[str, Any]) -> None:
-        response = api.post("/proxy/binance/api/v3/order?symbol=BTCUSDT&quantity=1", content=b"quantity=100",
-                            headers={**bot["headers"], "content-type": "application/x-www-form-urlencoded"})
+        response = api.post(
+            "/proxy/binance/api/v3/order?symbol=BTCUSDT&quantity=1",
+            content=b"quantity=100",
+            headers={**bot["headers"], "content-type": "application/x-www-form-urlencoded"},
+        )
         assert_problem(response, 400, "bad-exchange-request")
 
     def test_oversized_body_is_413(self, api: TestClient, bot: dict[str, Any]) -> None:
@@ -160,12 +188,18 @@ class TestRefusals:
 
 
 class TestHeadersAndFaults:
-    def test_host_and_forwarding_headers_do_not_redirect(self, api: TestClient, exchange: Any,
-                                                         bot: dict[str, Any]) -> None:
+    def test_host_and_forwarding_headers_do_not_redirect(
+        self, api: TestClient, exchange: Any, bot: dict[str, Any]
+    ) -> None:
         server_time_now(exchange)
         account = exchange.get(f"{BINANCE}/api/v3/account").respond(json={})
-        tricks = {"X-Forwarded-Host": "evil.example", "X-Original-URL": "https://evil.example/",
-                  "Connection": "close, X-MBX-APIKEY", "X-MBX-APIKEY": "stolen", "Forwarded": "host=evil.example"}
+        tricks = {
+            "X-Forwarded-Host": "evil.example",
+            "X-Original-URL": "https://evil.example/",
+            "Connection": "close, X-MBX-APIKEY",
+            "X-MBX-APIKEY": "stolen",
+            "Forwarded": "host=evil.example",
+        }
         assert api.get("/proxy/binance/api/v3/account", headers={**bot["headers"], **tricks}).status_code == 200
         sent = account.calls.last.request
         assert sent.url.host == "api.binance.com"
@@ -180,8 +214,9 @@ class TestHeadersAndFaults:
         assert response.status_code == 302
         assert not any(c.request.url.host == "evil.example" for c in exchange.calls)
 
-    def test_timeout_is_504_naming_the_exchange_and_the_doubt(self, api: TestClient, exchange: Any,
-                                                             bot: dict[str, Any]) -> None:
+    def test_timeout_is_504_naming_the_exchange_and_the_doubt(
+        self, api: TestClient, exchange: Any, bot: dict[str, Any]
+    ) -> None:
         server_time_now(exchange)
         order = exchange.post(f"{BINANCE}/api/v3/order").mock(side_effect=httpx.ReadTimeout("slow"))
         body = assert_problem(api.post("/proxy/binance/api/v3/order?symbol=X", headers=bot["headers"]), 504)
@@ -191,14 +226,18 @@ class TestHeadersAndFaults:
     def test_connection_error_is_502(self, api: TestClient, exchange: Any, bot: dict[str, Any]) -> None:
         server_time_now(exchange)
         exchange.get(f"{BINANCE}/api/v3/account").mock(side_effect=httpx.ConnectError("refused"))
-        assert_problem(api.get("/proxy/binance/api/v3/account", headers=bot["headers"]), 502, "exchange-unreachable")
+        response = api.get("/proxy/binance/api/v3/account", headers=bot["headers"])
+        assert_problem(response, 502, "exchange-unreachable")
 
-    def test_timestamp_refusal_resyncs_and_resends_once(self, api: TestClient, exchange: Any,
-                                                       bot: dict[str, Any]) -> None:
+    def test_timestamp_refusal_resyncs_and_resends_once(
+        self, api: TestClient, exchange: Any, bot: dict[str, Any]
+    ) -> None:
         server_time_now(exchange)
         account = exchange.get(f"{BINANCE}/api/v3/account")
         account.side_effect = [
-            httpx.Response(400, json={"code": -1021, "msg": "Timestamp for this request is outside of the recvWindow."}),
+            httpx.Response(
+                400, json={"code": -1021, "msg": "Timestamp for this request is outside of the recvWindow."}
+            ),
             httpx.Response(200, json={"ok": True}),
         ]
         response = api.get("/proxy/binance/api/v3/account", headers=bot["headers"])
@@ -213,14 +252,16 @@ class TestKrakenNonces:
         credential = create_credential(api, exchange="kraken", api_secret=secret)
         client = create_client(api, credentials=[credential["id"]])
         exchange.get("https://api.kraken.com/0/public/Time").respond(
-            json={"error": [], "result": {"unixtime": int(__import__("time").time())}})
+            json={"error": [], "result": {"unixtime": int(__import__("time").time())}}
+        )
         seen: list[int] = []
 
         def balance(request: httpx.Request) -> httpx.Response:
             nonce = int(dict(parse_qsl(request.content.decode()))["nonce"])
             digest = hashlib.sha256(str(nonce).encode() + request.content).digest()
-            expected = base64.b64encode(hmac.new(base64.b64decode(secret), b"/0/private/Balance" + digest,
-                                                 hashlib.sha512).digest()).decode()
+            expected = base64.b64encode(
+                hmac.new(base64.b64decode(secret), b"/0/private/Balance" + digest, hashlib.sha512).digest()
+            ).decode()
             if request.headers["api-sign"] != expected or (seen and nonce <= seen[-1]):
                 return httpx.Response(200, json={"error": ["EAPI:Invalid nonce"]})
             seen.append(nonce)
@@ -229,8 +270,12 @@ class TestKrakenNonces:
         exchange.post("https://api.kraken.com/0/private/Balance").mock(side_effect=balance)
         headers = {"X-Signvault-Token": client["token"], "content-type": "application/x-www-form-urlencoded"}
         with ThreadPoolExecutor(8) as pool:
-            answers = list(pool.map(lambda _: api.post("/proxy/kraken/0/private/Balance", content=b"nonce=1",
-                                                       headers=headers).json(), range(40)))
+            answers = list(
+                pool.map(
+                    lambda _: api.post("/proxy/kraken/0/private/Balance", content=b"nonce=1", headers=headers).json(),
+                    range(40),
+                )
+            )
         assert all(a == {"error": [], "result": {}} for a in answers)
         assert len(seen) == 40 and seen == sorted(set(seen))
 
@@ -238,8 +283,11 @@ class TestKrakenNonces:
 class TestSign:
     def test_returns_what_to_send(self, api: TestClient, exchange: Any, bot: dict[str, Any]) -> None:
         server_time_now(exchange)
-        response = api.post("/sign", headers=bot["headers"], json={
-            "credential": "spot", "method": "GET", "path": "/api/v3/account", "query": "omitZeroBalances=true"})
+        response = api.post(
+            "/sign",
+            headers=bot["headers"],
+            json={"credential": "spot", "method": "GET", "path": "/api/v3/account", "query": "omitZeroBalances=true"},
+        )
         assert response.status_code == 200, response.text
         signed = response.json()
         url = httpx.URL(signed["url"])
@@ -261,16 +309,21 @@ class TestSign:
 class TestWsLogin:
     def test_login_needs_trade_because_a_socket_can_trade(self, api: TestClient, exchange: Any) -> None:
         exchange.get("https://www.okx.com/api/v5/public/time").respond(
-            json={"code": "0", "data": [{"ts": str(int(__import__("time").time() * 1000))}]})
+            json={"code": "0", "data": [{"ts": str(int(__import__("time").time() * 1000))}]}
+        )
         credential = create_credential(api, exchange="okx", label="okx-main", passphrase="pw", api_key="OKXKEY000001")
         trader = create_client(api, credentials=[credential["id"]], permissions=["read", "trade"])
         reader = create_client(api, credentials=[credential["id"]], permissions=["read"])
-        response = api.post("/sign/ws-login", json={"credential": "okx-main"},
-                            headers={"X-Signvault-Token": trader["token"]})
+        response = api.post(
+            "/sign/ws-login", json={"credential": "okx-main"}, headers={"X-Signvault-Token": trader["token"]}
+        )
         assert response.status_code == 200, response.text
         assert response.json()["message"]["args"][0]["apiKey"] == "OKXKEY000001"
-        assert_problem(api.post("/sign/ws-login", json={"credential": "okx-main"},
-                                headers={"X-Signvault-Token": reader["token"]}), 403, "permission-denied")
+        assert_problem(
+            api.post("/sign/ws-login", json={"credential": "okx-main"}, headers={"X-Signvault-Token": reader["token"]}),
+            403,
+            "permission-denied",
+        )
 
     def test_exchange_without_signed_login_is_400(self, api: TestClient, bot: dict[str, Any]) -> None:
         response = api.post("/sign/ws-login", json={"credential": "spot"}, headers=bot["headers"])

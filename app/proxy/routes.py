@@ -74,7 +74,8 @@ async def proxy(exchange: str, path: str, request: Request, session: SessionDep,
     raw = request.scope.get("raw_path", b"").decode("latin-1")
     upstream = UpstreamRequest(
         method=request.method,
-        path=exchange_path(raw.split("/", 3)[3] if raw.count("/") >= 3 else ""),
+        # Everything after /proxy/{exchange}, its leading slash included, so "//host" shows as an empty segment.
+        path=exchange_path("/" + raw.split("/", 3)[3] if raw.count("/") >= 3 else ""),
         query=exchange_query(request.scope.get("query_string", b"")),
         body=await _read_body(request, service.settings.max_body_bytes),
         headers={k.lower(): v for k, v in request.headers.items()},

@@ -51,6 +51,7 @@ class Binance(Venue):
         return [
             Endpoint("GET", "/api/v3/ping", "public", lambda r, a: json_response(200, {})),
             Endpoint("GET", "/api/v3/time", "public", self.time),
+            Endpoint("GET", "/api/v3/exchangeInfo", "public", self.exchange_info),
             Endpoint("GET", "/fapi/v1/ping", "public", lambda r, a: json_response(200, {})),
             Endpoint("GET", "/fapi/v1/time", "public", self.time),
             Endpoint("GET", "/api/v3/account", "read", self.account),
@@ -146,6 +147,23 @@ class Binance(Venue):
     # -- handlers -------------------------------------------------------------------------------
     def time(self, req: SimRequest, account: Account | None) -> SimResponse:
         return json_response(200, {"serverTime": req.config.now_ms()})
+
+    def exchange_info(self, req: SimRequest, account: Account | None) -> SimResponse:
+        """One spot market, enough for a client library's market loading (ccxt's load_markets)."""
+        symbol = {
+            "symbol": "BTCUSDT", "status": "TRADING", "baseAsset": "BTC", "baseAssetPrecision": 8,
+            "quoteAsset": "USDT", "quotePrecision": 8, "quoteAssetPrecision": 8, "baseCommissionPrecision": 8,
+            "quoteCommissionPrecision": 8, "orderTypes": ["LIMIT", "MARKET"], "icebergAllowed": True,
+            "ocoAllowed": True, "isSpotTradingAllowed": True, "isMarginTradingAllowed": False,
+            "permissions": ["SPOT"], "permissionSets": [["SPOT"]],
+            "filters": [
+                {"filterType": "PRICE_FILTER", "minPrice": "0.01", "maxPrice": "1000000.00", "tickSize": "0.01"},
+                {"filterType": "LOT_SIZE", "minQty": "0.00001", "maxQty": "9000.00", "stepSize": "0.00001"},
+                {"filterType": "NOTIONAL", "minNotional": "5.00", "maxNotional": "9000000.00"},
+            ],
+        }
+        return json_response(200, {"timezone": "UTC", "serverTime": req.config.now_ms(), "rateLimits": [],
+                                   "exchangeFilters": [], "symbols": [symbol]})
 
     def account(self, req: SimRequest, account: Account | None) -> SimResponse:
         assert account is not None

@@ -1,0 +1,70 @@
+"""Each exchange through /proxy and /sign, verified by the simulator the way the exchange would."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.conftest import assert_problem
+from tests.e2e.conftest import CASES, Case, call, enrol
+from tests.simulator import SimulatorServer
+
+EXCHANGES = sorted(CASES)
+
+
+@pytest.mark.parametrize("exchange", EXCHANGES)
+class TestEachExchange:
+    def test_private_read_and_order_are_accepted(self, gateway: TestClient, sim: SimulatorServer,
+                                                 exchange: str) -> None:
+        case = CASES[exchange]
+        headers = enrol(gateway, sim, case)
+        for request in (case.read, case.order):
+            response = call(gateway, case, headers, request)
+            seen = [r for r in sim.config.received if r.path == request[1].split("?")[0]]
+            assert seen, f"{exchange} {request[1]} never reached the simulator"
+            assert seen[-1].verdict == "accepted", (seen[-1].verdict, seen[-1].detail, response.text)
+            assert response.status_code == seen[-1].status < 300  # relayed as the exchange answered
+            assert response.content == seen[-1].response_body
+
+    def test_withdrawal_is_refused_before_the_exchange(self, gateway: TestClient, sim: SimulatorServer,
+                                                       exchange: str) -> None:
+        case = CASES[exchange]
+        headers = enrol(gateway, sim, case)
+        assert_problem(call(gateway, case, headers, case.withdraw), 403, "permission-denied")
+        assert [r for r in sim.config.received if r.path == case.withdraw[1]] == []
+
+    def test_a_clock_15_seconds_behind_is_followed(self, gateway: TestClient, sim: SimulatorServer,
+                                                   exchange: str) -> None:
+        case = CASES[exchange]
+        sim.config.clock_offset_ms = -15_000
+        headers = enrol(gateway, sim, case)
+        response = call(gateway, case, headers, case.read)
+        assert response.status_code < 300, response.text
+        assert sim.config.received[-1].verdict == "accepted"
+
+    def test_sign_returns_material_the_exchange_accepts(self, gateway: TestClient, sim: SimulatorServer,
+                                                        exchange: str) -> None:
+        case = CASES[exchange]
+        headers = enrol(gateway, sim, case)
+        method, target, body = case.read
+        path, _, query = target.partition("?")
+        payload = {"credential": f"{exchange}-e2e", "method": method, "path": path, "query": query,
+                   "body": body.decode()}
+        if body:
+            payload["content_type"] = case.content_type
+        signed = gateway.post("/sign", headers=headers, json=payload)
+        assert signed.status_code == 200, signed.text
+        material = signed.json()
+        sent = httpx.request(material["method"], material["url"], headers=material["headers"],
+                             content=material["body"].encode() or None)
+        assert sim.config.received[-1].verdict == "accepted", sim.config.received[-1].detail
+        assert sent.status_code < 300
+
+
+def test_a_read_only_client_cannot_place_orders(gateway: TestClient, sim: SimulatorServer) -> None:
+    case: Case = CASES["okx"]
+    headers = enrol(gateway, sim, case, permissions=["read"])
+    assert call(gateway, case, headers, case.read).status_code == 200
+    assert_problem(call(gateway, case, headers, case.order), 403, "permission-denied")
+    assert [r.path for r in sim.config.received if r.path == case.order[1]] == []

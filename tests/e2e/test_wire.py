@@ -1,0 +1,97 @@
+"""What only a real socket shows: raw path tricks, concurrent nonces, and the audit of proxied calls."""
+
+from __future__ import annotations
+
+import http.client
+from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.conftest import ADMIN
+from tests.e2e.conftest import CASES, call, enrol
+from tests.simulator import SimulatorServer
+
+
+def raw_get(base: str, target: str, headers: dict[str, str]) -> tuple[int, bytes]:
+    """Send the request line exactly as written: no client-side normalisation of the path."""
+    parts = urlsplit(base)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    try:
+        connection.putrequest("GET", target, skip_host="Host" in headers, skip_accept_encoding=True)
+        for name, value in headers.items():
+            connection.putheader(name, value)
+        connection.endheaders()
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+@pytest.fixture
+def token(signvault: str, sim: SimulatorServer) -> str:
+    case = CASES["binance"]
+    sim.config.add_account("binance", case.api_key, case.secret)
+    with httpx.Client(base_url=signvault, headers=ADMIN) as admin:
+        credential = admin.post("/admin/credentials", json={
+            "exchange": "binance", "label": "wire", "api_key": case.api_key, "api_secret": case.secret}).json()
+        client = admin.post("/admin/clients", json={"name": "wire-bot", "credentials": [credential["id"]],
+                                                    "permissions": ["read", "trade", "withdraw"]})
+    return str(client.json()["token"])
+
+
+@pytest.mark.parametrize("target", [
+    "/proxy/binance/https:%2f%2fevil.example/x",
+    "/proxy/binance/%2f%2fevil.example/x",
+    "/proxy/binance//evil.example/x",
+    "/proxy/binance/@evil.example/x",
+    "/proxy/binance/api/v3/../../../admin/credentials",
+    "/proxy/binance/api/v3/..%2f..%2fadmin",
+    "/proxy/binance/%2e%2e/%2e%2e/admin",
+    "/proxy/binance/api%5c..%5cadmin",
+    "/proxy/binance/api/v3/account%00",
+    "/proxy/binance/api/v3/account%0d%0aX-Injected:%201",
+    "/proxy/binance/api/v3/account?x=%0d%0aX-Injected:%201",
+    "/proxy/binance/http://evil.example/api/v3/account",
+    "/proxy/binance/" + "a/" * 1500,
+])
+def test_path_tricks_never_leave_for_any_host(signvault: str, sim: SimulatorServer, token: str, target: str) -> None:
+    status, body = raw_get(signvault, target, {"X-Signvault-Token": token, "Host": "evil.example"})
+    assert 400 <= status < 500, (status, body)
+    assert b"problem" in body or status == 404
+    assert [r.path for r in sim.config.received if r.path != "/api/v3/time"] == []
+
+
+def test_the_plain_path_still_works_over_the_wire(signvault: str, sim: SimulatorServer, token: str) -> None:
+    status, body = raw_get(signvault, "/proxy/binance/api/v3/account", {"X-Signvault-Token": token})
+    assert status == 200, body
+    assert sim.config.received[-1].verdict == "accepted"
+
+
+def test_forty_concurrent_kraken_calls_on_one_key(gateway: TestClient, sim: SimulatorServer) -> None:
+    case = CASES["kraken"]
+    headers = enrol(gateway, sim, case)
+    with ThreadPoolExecutor(10) as pool:
+        responses = list(pool.map(lambda _: call(gateway, case, headers, case.read), range(40)))
+    assert [r.status_code for r in responses] == [200] * 40
+    assert all(r.json()["error"] == [] for r in responses)
+    balance = [r for r in sim.config.received if r.path == "/0/private/Balance"]
+    assert [r.verdict for r in balance] == ["accepted"] * 40
+
+
+def test_proxied_calls_are_audited_without_secrets(gateway: TestClient, sim: SimulatorServer) -> None:
+    case = CASES["okx"]
+    headers = enrol(gateway, sim, case)
+    call(gateway, case, headers, case.read)
+    call(gateway, case, headers, case.withdraw)  # refused: audited too
+    rows = gateway.get("/admin/audit", params={"action": "proxy"}, headers=ADMIN).json()["items"]
+    assert [(r["status"], r["method"], r["path"]) for r in rows] == [
+        (403, "POST", "/proxy/okx/api/v5/asset/withdrawal"), (200, "GET", "/proxy/okx/api/v5/account/balance")]
+    read = rows[1]
+    assert (read["actor_kind"], read["actor"], read["exchange"]) == ("client", "bot-okx", "okx")
+    assert (read["credential_label"], read["credential_version"]) == ("okx-e2e", 1)
+    assert read["latency_ms"] > 0
+    everything = gateway.get("/admin/audit", params={"limit": 500}, headers=ADMIN).text
+    assert case.secret not in everything and case.api_key not in everything and "ccy=BTC" not in everything

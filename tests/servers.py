@@ -20,7 +20,7 @@ class ThreadedServer:
 
     def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0, *, lifespan: Literal["on", "off"] = "off",
                  name: str = "server", log_level: str = "warning", start_timeout: float = 20.0,
-                 http: str = "h11") -> None:
+                 http: str = "h11", date_header: bool = True) -> None:
         self.app = app
         self.host = host
         self.port = port
@@ -29,6 +29,7 @@ class ThreadedServer:
         self.log_level = log_level
         self.start_timeout = start_timeout
         self.http = http
+        self.date_header = date_header
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self._socket: socket.socket | None = None
@@ -57,6 +58,7 @@ class ThreadedServer:
             access_log=False,
             proxy_headers=False,  # the client address must be the socket peer, never a header
             http=self.http, loop="asyncio", ws="none", timeout_graceful_shutdown=2, timeout_keep_alive=5,
+            date_header=self.date_header,
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]},

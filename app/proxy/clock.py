@@ -16,6 +16,7 @@ from dataclasses import dataclass
 log = logging.getLogger("signvault.clock")
 
 REFRESH_AFTER_S = 300.0
+DATE_RESOLUTION_MS = 1500  # Date is whole seconds: ±1 s, plus half a round trip
 
 # Asks the exchange for its time: returns (server ms, local ms before, local ms after), or None.
 TimeProbe = Callable[[], Awaitable[tuple[int, int, int] | None]]
@@ -50,6 +51,17 @@ class ExchangeClock:
     def is_stale(self, key: str) -> bool:
         offset = self._offsets.get(key)
         return offset is None or time.monotonic() - offset.synced_at > REFRESH_AFTER_S
+
+    def learn(self, key: str, server_ms: int, before: int, after: int) -> None:
+        """Adopt an offset seen in passing (an HTTP Date header), for exchanges with no time endpoint.
+
+        Date has whole-second resolution, so a known offset is only replaced when they disagree by
+        more than that: a coarse reading must not undo a precise one.
+        """
+        offset = server_ms - (before + after) // 2
+        known = self._offsets.get(key)
+        if known is None or abs(known.ms - offset) > DATE_RESOLUTION_MS:
+            self._offsets[key] = _Offset(offset, time.monotonic())
 
     async def sync(self, key: str, probe: TimeProbe, *, force: bool = False) -> None:
         lock = self._locks.setdefault(key, asyncio.Lock())

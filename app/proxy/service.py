@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, replace
+from email.utils import parsedate_to_datetime
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -185,8 +186,16 @@ class SigningService:
             return await self._send(prepared, await self.sign(prepared, fresh_clock=fresh_clock))
 
     async def _send(self, prepared: Prepared, request: UpstreamRequest) -> ExchangeResponse:
-        return await upstream.send(self.http, prepared.origin, request, prepared.adapter.spec.name,
-                                   unknown_outcome=prepared.access in ("trade", "withdraw"))
+        before = local_ms()
+        response = await upstream.send(self.http, prepared.origin, request, prepared.adapter.spec.name,
+                                       unknown_outcome=prepared.access in ("trade", "withdraw"))
+        if prepared.adapter.time_path_for(prepared.request.path) is None:
+            # No time endpoint (Crypto.com): the Date header is the exchange's clock we can see.
+            date = next((v for k, v in response.headers if k.lower() == "date"), None)
+            server_ms = _date_ms(date)
+            if server_ms is not None:
+                self.clock.learn(self._clock_key(prepared), server_ms, before, local_ms())
+        return response
 
     def _clock_key(self, prepared: Prepared) -> str:
         return f"{prepared.adapter.id}@{prepared.origin}{prepared.adapter.time_path_for(prepared.request.path)}"
@@ -210,6 +219,15 @@ class SigningService:
             return (server, before, after) if server is not None else None
 
         await self.clock.sync(key, probe, force=force)
+
+
+def _date_ms(value: str | None) -> int | None:
+    if not value:
+        return None
+    try:
+        return int(parsedate_to_datetime(value).timestamp() * 1000)
+    except (TypeError, ValueError):
+        return None
 
 
 def _json(body: bytes) -> object:

@@ -68,3 +68,28 @@ def test_a_read_only_client_cannot_place_orders(gateway: TestClient, sim: Simula
     assert call(gateway, case, headers, case.read).status_code == 200
     assert_problem(call(gateway, case, headers, case.order), 403, "permission-denied")
     assert [r.path for r in sim.config.received if r.path == case.order[1]] == []
+
+
+def test_an_exchange_without_a_time_endpoint_is_followed_by_its_date_header(
+    gateway: TestClient, sim: SimulatorServer,
+) -> None:
+    # Crypto.com documents no server-time endpoint; its nonce window is 60 s. Its clock runs 90 s behind:
+    # the first call is refused for its nonce, teaches signvault the offset (Date), and is resent once.
+    case = CASES["cryptocom"]
+    sim.config.clock_offset_ms = -90_000
+    headers = enrol(gateway, sim, case)
+    response = call(gateway, case, headers, case.read)
+    assert response.status_code == 200, response.text
+    verdicts = [r.verdict for r in sim.config.received if r.path == case.read[1]]
+    assert verdicts == ["bad_timestamp", "accepted"]
+    assert call(gateway, case, headers, case.read).status_code == 200
+    assert sim.config.received[-1].verdict == "accepted"  # no refusal once the offset is known
+
+
+def test_the_exchanges_ip_whitelist_refusal_passes_through(gateway: TestClient, sim: SimulatorServer) -> None:
+    case = CASES["binance"]
+    headers = enrol(gateway, sim, case, ip_whitelist={"127.0.0.2"})  # signvault leaves from 127.0.0.1
+    response = call(gateway, case, headers, case.read)
+    assert response.status_code == 401
+    assert response.json()["code"] == -2015  # the exchange's own body, unchanged
+    assert sim.config.received[-1].verdict == "ip_not_whitelisted"

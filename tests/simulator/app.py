@@ -6,6 +6,7 @@ import asyncio
 import threading
 import time
 import traceback
+from email.utils import formatdate
 from typing import Any
 
 from starlette.applications import Starlette
@@ -67,7 +68,9 @@ class _Recorder:
             {
                 "type": "http.response.start",
                 "status": response.status,
-                "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers.items()],
+                "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers.items()]
+                # The exchange's clock, as an HTTP Date: uvicorn's own (real-time) one is switched off.
+                + [(b"date", formatdate(self.config.now(), usegmt=True).encode())],
             }
         )
         await send({"type": "http.response.body", "body": response.body})

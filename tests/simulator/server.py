@@ -30,7 +30,7 @@ class SimulatorServer(ThreadedServer):
         self.config = config or SimulatorConfig()
         self._closing = threading.Event()
         super().__init__(create_app(self.config, self._closing), host, port, name="simulator",
-                         log_level=log_level, start_timeout=start_timeout, http=http)
+                         log_level=log_level, start_timeout=start_timeout, http=http, date_header=False)
 
     def url_for(self, exchange: str) -> str:
         """Base URL of one fake exchange, e.g. http://127.0.0.1:41234/okx."""

@@ -25,6 +25,9 @@ NAMING_CONVENTION = {
 }
 
 
+READONLY = "signvault_readonly"
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
@@ -94,11 +97,19 @@ def _serialise_sqlite_writers(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # Read-only sessions (see create_readonly_sessionmaker) must not queue behind writers.
+        readonly = connection.get_execution_options().get(READONLY, False)
+        connection.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def create_readonly_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Short lookups on the hot path: they never take SQLite's write lock, and are never held open
+    across a call to an exchange (a pooled connection idle in a transaction is a pool slot lost)."""
+    return async_sessionmaker(engine.execution_options(**{READONLY: True}), expire_on_commit=False)
 
 
 async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:

@@ -15,7 +15,7 @@ from app.audit.routes import router as audit_router
 from app.clients.routes import me_router
 from app.clients.routes import router as clients_router
 from app.credentials.routes import router as credentials_router
-from app.db import create_engine, create_sessionmaker
+from app.db import create_engine, create_readonly_sessionmaker, create_sessionmaker
 from app.errors import install_error_handlers
 from app.health.routes import router as health_router
 from app.logging_setup import configure_logging
@@ -51,6 +51,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     configure_logging(settings.log_level)
     engine = create_engine(settings.resolved_database_url)
     app.state.sessionmaker = create_sessionmaker(engine)
+    app.state.readonly_sessionmaker = create_readonly_sessionmaker(engine)
     try:
         if settings.auto_migrate:
             await upgrade_to_head(engine)
@@ -61,7 +62,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         http = create_client(settings.upstream_timeout_s)
         redis = connect_redis(settings.redis_url) if settings.redis_url else None
         nonces = RedisNonceSource(redis, settings.redis_prefix) if redis is not None else NonceSource()
-        app.state.signing = SigningService(settings, SigningKeyCache(app.state.vault), nonces, http)
+        app.state.signing = SigningService(
+            settings, SigningKeyCache(app.state.vault, app.state.readonly_sessionmaker), nonces, http)
         app.state.redis = redis
         log.info("signvault %s ready on %s", __version__, engine.url.render_as_string(hide_password=True))
         yield

@@ -106,6 +106,13 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Any) -> str:
     return url
 
 
+@pytest.fixture
+def database_url_postgres(postgres_url: str) -> str:
+    """This run's PostgreSQL database, emptied, for a test that picks its backend itself."""
+    _truncate(postgres_url)
+    return postgres_url
+
+
 def make_settings(data_dir: Any, database_url: str, **overrides: Any) -> Settings:
     """Settings pinned for tests: nothing leaks in from the developer's SIGNVAULT_* environment."""
     values: dict[str, Any] = {

@@ -25,6 +25,7 @@ client_token = APIKeyHeader(
 async def require_client(
     request: Request, session: SessionDep, presented: Annotated[str | None, Depends(client_token)],
 ) -> Client:
+    """The client behind the token; its credentials are loaded with it (no lazy loads later)."""
     if not presented:
         raise NotAuthenticated(f"the {TOKEN_HEADER} header is required", scheme=TOKEN_HEADER)
     digest = hash_token(presented)
@@ -36,3 +37,14 @@ async def require_client(
 
 
 ClientDep = Annotated[Client, Depends(require_client)]
+
+
+async def require_signing_client(
+    request: Request, presented: Annotated[str | None, Depends(client_token)],
+) -> Client:
+    """The same check for /proxy and /sign, on a short read-only session closed before the exchange call."""
+    async with request.app.state.readonly_sessionmaker() as session:
+        return await require_client(request, session, presented)
+
+
+SigningClientDep = Annotated[Client, Depends(require_signing_client)]

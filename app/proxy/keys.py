@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.credentials import repository
 from app.credentials.models import Credential
@@ -24,18 +24,21 @@ MAX_CACHED = 100_000
 
 
 class SigningKeyCache:
-    def __init__(self, vault: Vault, max_entries: int = MAX_CACHED) -> None:
+    def __init__(self, vault: Vault, sessionmaker: async_sessionmaker[AsyncSession],
+                 max_entries: int = MAX_CACHED) -> None:
         self._vault = vault
+        self._sessionmaker = sessionmaker
         self._max = max_entries
         self._keys: OrderedDict[tuple[str, int], SigningKey] = OrderedDict()
 
-    async def get(self, session: AsyncSession, credential: Credential) -> SigningKey:
+    async def get(self, credential: Credential) -> SigningKey:
         cache_key = (credential.id, credential.active_version)
         key = self._keys.get(cache_key)
         if key is not None:
             self._keys.move_to_end(cache_key)
             return key
-        key = await self._load(session, credential)
+        async with self._sessionmaker() as session:
+            key = await self._load(session, credential)
         self._keys[cache_key] = key
         if len(self._keys) > self._max:
             self._keys.popitem(last=False)

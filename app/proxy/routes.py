@@ -7,10 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Request, Response
 
 from app.audit.context import audit_of
-from app.clients.auth import ClientDep
+from app.clients.auth import SigningClientDep
 from app.clients.models import Client
 from app.credentials.models import Credential
-from app.db import SessionDep
 from app.errors import ProblemError, problem_responses
 from app.exchanges.base import UpstreamRequest
 from app.proxy.paths import exchange_path, exchange_query
@@ -60,7 +59,7 @@ def _note(request: Request, action: str, prepared: Prepared) -> None:
         context.about(prepared.credential)
 
 
-async def proxy(exchange: str, path: str, request: Request, session: SessionDep, client: ClientDep,
+async def proxy(exchange: str, path: str, request: Request, client: SigningClientDep,
                 credential: CredentialHeader = None) -> Response:
     """Forward a request to the exchange, signed with the credential's key.
 
@@ -80,7 +79,7 @@ async def proxy(exchange: str, path: str, request: Request, session: SessionDep,
         body=await _read_body(request, service.settings.max_body_bytes),
         headers={k.lower(): v for k, v in request.headers.items()},
     )
-    prepared = await service.prepare(session, client, adapter, upstream, credential)
+    prepared = await service.prepare(client, adapter, upstream, credential)
     _note(request, "proxy", prepared)
     answer = await service.forward(prepared)
     return Response(answer.body, status_code=answer.status, headers=dict(answer.headers))
@@ -99,7 +98,7 @@ def _granted(client: Client, ref: str) -> Credential:
 
 
 @router.post("/sign", operation_id="sign_request", responses=problem_responses(503))
-async def sign_request(body: SignRequest, request: Request, session: SessionDep, client: ClientDep) -> SignedRequest:
+async def sign_request(body: SignRequest, request: Request, client: SigningClientDep) -> SignedRequest:
     """Return exactly what to send (URL, headers, body) for callers that send the request themselves."""
     service = _service(request)
     named = _granted(client, body.credential)
@@ -109,7 +108,7 @@ async def sign_request(body: SignRequest, request: Request, session: SessionDep,
         method=body.method, path=exchange_path(body.path), query=exchange_query(body.query.encode()),
         body=body.body.encode(), headers=headers,
     )
-    prepared = await service.prepare(session, client, adapter, upstream, named.id, always_sign=True)
+    prepared = await service.prepare(client, adapter, upstream, named.id, always_sign=True)
     _note(request, "sign", prepared)
     signed = await service.sign(prepared)
     return SignedRequest(method=signed.method, url=str(url_for(prepared.origin, signed)),
@@ -117,8 +116,7 @@ async def sign_request(body: SignRequest, request: Request, session: SessionDep,
 
 
 @router.post("/sign/ws-login", operation_id="sign_ws_login", responses=problem_responses(503))
-async def sign_ws_login(body: WsLoginRequest, request: Request, session: SessionDep,
-                        client: ClientDep) -> WsLogin:
+async def sign_ws_login(body: WsLoginRequest, request: Request, client: SigningClientDep) -> WsLogin:
     """The signed WebSocket login message (OKX, Bybit, Bitget, Crypto.com, Gate, Binance Ed25519)."""
     credential = _granted(client, body.credential)
     context = audit_of(request)
@@ -126,5 +124,5 @@ async def sign_ws_login(body: WsLoginRequest, request: Request, session: Session
         context.action = "sign_ws_login"
         context.about(credential)
     options = {k: v for k, v in body.model_dump(exclude={"credential"}).items() if v is not None}
-    message = await _service(request).ws_login(session, client, credential, options)
+    message = await _service(request).ws_login(client, credential, options)
     return WsLogin(exchange=credential.exchange, message=message)

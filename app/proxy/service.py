@@ -13,7 +13,6 @@ from dataclasses import dataclass, replace
 from email.utils import parsedate_to_datetime
 
 import httpx
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.clients.models import Client
 from app.credentials.models import Credential
@@ -117,7 +116,7 @@ class SigningService:
         override = self.settings.exchange_urls.get(adapter.id)
         return override if override else adapter.spec.origin(environment, path)
 
-    async def prepare(self, session: AsyncSession, client: Client, adapter: Exchange, request: UpstreamRequest,
+    async def prepare(self, client: Client, adapter: Exchange, request: UpstreamRequest,
                       credential_ref: str | None, *, always_sign: bool = False) -> Prepared:
         duplicate = params.duplicated(request.query, request.body.decode("latin-1")
                                       if params.is_form(request.headers) else "")
@@ -133,19 +132,18 @@ class SigningService:
             return Prepared(adapter, replace(request, environment=environment), origin, access, None, None)
         credential = choose_credential(client, adapter, credential_ref)
         authorise(client, credential, access)
-        key = await self.keys.get(session, credential)
+        key = await self.keys.get(credential)
         origin = self.origin(adapter, credential.environment, request.path)
         request = replace(request, environment=credential.environment, host=httpx.URL(origin).netloc.decode())
         return Prepared(adapter, request, origin, access, credential, key)
 
-    async def ws_login(self, session: AsyncSession, client: Client, credential: Credential,
-                       options: dict[str, str]) -> dict[str, object]:
+    async def ws_login(self, client: Client, credential: Credential, options: dict[str, str]) -> dict[str, object]:
         """A signed WebSocket login. A logged-in socket can place orders, so it needs `trade`;
         Gate signs one channel at a time, so there only order channels need it."""
         adapter = adapter_for(credential.exchange)
         trading = adapter.id != "gate" or bool(WS_ORDER_CHANNEL.search(options.get("channel") or ""))
         authorise(client, credential, "trade" if trading else "read")
-        key = await self.keys.get(session, credential)
+        key = await self.keys.get(credential)
         origin = self.origin(adapter, credential.environment, adapter.time_path_for("/") or "/")
         prepared = Prepared(adapter, UpstreamRequest("GET", adapter.time_path_for("/") or "/"), origin, "read",
                             credential, key)

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import http.client
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import ADMIN
+from app.main import create_app
+from tests.conftest import ADMIN, make_settings
 from tests.e2e.conftest import CASES, call, enrol
-from tests.simulator import SimulatorServer
+from tests.simulator import EXCHANGE_IDS, SimulatorServer
 
 
 def raw_get(base: str, target: str, headers: dict[str, str]) -> tuple[int, bytes]:
@@ -95,3 +97,25 @@ def test_proxied_calls_are_audited_without_secrets(gateway: TestClient, sim: Sim
     assert read["latency_ms"] > 0
     everything = gateway.get("/admin/audit", params={"limit": 500}, headers=ADMIN).text
     assert case.secret not in everything and case.api_key not in everything and "ccy=BTC" not in everything
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_requests_are_not_serialised_behind_the_database(
+    sim: SimulatorServer, tmp_path: Path, database: str, request: pytest.FixtureRequest,
+) -> None:
+    """No database transaction or connection is held while the exchange answers: with the exchange
+    taking 0.5 s per call, 24 concurrent calls (more than the 15-connection pool) all arrive before the
+    first one is answered."""
+    url = (f"sqlite+aiosqlite:///{tmp_path / 'signvault.db'}" if database == "sqlite"
+           else request.getfixturevalue("database_url_postgres"))
+    urls = {exchange: sim.url_for(exchange) for exchange in EXCHANGE_IDS}
+    case = CASES["okx"]
+    with TestClient(create_app(make_settings(tmp_path, url, exchange_urls=urls))) as gateway:
+        headers = enrol(gateway, sim, case)
+        call(gateway, case, headers, case.read)  # warm the clock and the key cache
+        sim.config.force("okx", delay_seconds=0.5, times=None, path="/api/v5/account/balance")
+        with ThreadPoolExecutor(24) as pool:
+            responses = list(pool.map(lambda _: call(gateway, case, headers, case.read), range(24)))
+    assert [r.status_code for r in responses] == [200] * 24
+    arrivals = sorted(r.received_at for r in sim.config.received if r.path == "/api/v5/account/balance")[1:]
+    assert arrivals[-1] - arrivals[0] < 0.45, arrivals

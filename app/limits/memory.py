@@ -1,0 +1,78 @@
+"""Sliding-window logs in process memory: exact, for a single replica (or when Redis is away)."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+
+from app.limits.budgets import Budget
+
+
+class MemoryWindows:
+    """Each key holds (time, cost) entries younger than its window; admission is all-or-nothing.
+
+    Runs on the event loop without awaiting, so each call is atomic within the process.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._entries: dict[str, deque[tuple[float, int]]] = {}
+        self._sums: dict[str, int] = {}
+        self._cooldowns: dict[str, float] = {}
+
+    def _evict(self, key: str, horizon: float) -> None:
+        entries = self._entries.get(key)
+        while entries and entries[0][0] <= horizon:
+            self._sums[key] -= entries.popleft()[1]
+
+    def _wait(self, budget: Budget, now: float) -> float:
+        """Seconds until `budget.cost` more units fit (0 if they fit now)."""
+        self._evict(budget.key, now - budget.window_s)
+        used = self._sums.get(budget.key, 0)
+        need = used + budget.cost - budget.limit
+        if need <= 0:
+            return 0.0
+        freed = 0
+        for at, cost in self._entries.get(budget.key, ()):
+            freed += cost
+            if freed >= need:
+                return at + budget.window_s - now
+        return budget.window_s  # larger than the whole budget: wait a full window and ask again
+
+    async def acquire(self, budgets: Sequence[Budget], cooldowns: Sequence[str]) -> tuple[float, str | None]:
+        """(0, None) and recorded when everything fits; else (seconds to wait, what blocked)."""
+        now = self._clock()
+        for key in cooldowns:
+            until = self._cooldowns.get(key, 0.0)
+            if until > now:
+                return until - now, key
+        waits = [(self._wait(b, now), b.key) for b in budgets]
+        worst = max(waits, default=(0.0, None))
+        if worst[0] > 0:
+            return worst
+        for budget in budgets:
+            self._entries.setdefault(budget.key, deque()).append((now, budget.cost))
+            self._sums[budget.key] = self._sums.get(budget.key, 0) + budget.cost
+        return 0.0, None
+
+    async def reconcile(self, budget: Budget, reported_used: int) -> None:
+        """The exchange says `reported_used` units are spent: count at least that many."""
+        now = self._clock()
+        self._evict(budget.key, now - budget.window_s)
+        missing = reported_used - self._sums.get(budget.key, 0)
+        if missing > 0:
+            self._entries.setdefault(budget.key, deque()).append((now, missing))
+            self._sums[budget.key] = self._sums.get(budget.key, 0) + missing
+
+    async def cool_down(self, key: str, seconds: float) -> None:
+        until = self._clock() + seconds
+        self._cooldowns[key] = max(until, self._cooldowns.get(key, 0.0))
+
+    async def cooldown_left(self, key: str) -> float:
+        return max(0.0, self._cooldowns.get(key, 0.0) - self._clock())
+
+
+def retry_after_header(seconds: float) -> str:
+    return str(max(1, math.ceil(seconds)))

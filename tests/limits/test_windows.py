@@ -1,0 +1,104 @@
+"""The sliding-window stores, in memory and in Redis: exact admission, waits, cooldowns, reconciling."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from app.limits.budgets import Budget, parse_rates
+from app.limits.memory import MemoryWindows
+from app.limits.redis_store import RedisWindows
+from app.redis_client import connect
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_rate_strings() -> None:
+    rates = parse_rates("10/second;1200/minute")
+    assert [(r.limit, r.window_s) for r in rates] == [(10, 1.0), (1200, 60.0)]
+    assert rates[1].budget("ip", share=0.9).limit == 1080
+
+
+class TestMemory:
+    def test_admits_exactly_the_limit_then_says_how_long_to_wait(self) -> None:
+        clock = FakeClock()
+        store = MemoryWindows(clock)
+        budget = Budget("k", 5, 1.0)
+        results = [asyncio.run(store.acquire([budget], [])) for _ in range(8)]
+        assert [w for w, _ in results].count(0.0) == 5
+        assert results[-1] == (pytest.approx(1.0), "k")
+        clock.now += 0.5
+        assert asyncio.run(store.acquire([budget], []))[0] == pytest.approx(0.5)
+        clock.now += 0.5
+        assert asyncio.run(store.acquire([budget], [])) == (0.0, None)
+
+    def test_all_or_nothing_across_budgets(self) -> None:
+        store = MemoryWindows(FakeClock())
+        tight, loose = Budget("tight", 1, 10.0), Budget("loose", 100, 10.0)
+        assert asyncio.run(store.acquire([loose, tight], []))[0] == 0
+        assert asyncio.run(store.acquire([loose, tight], []))[1] == "tight"
+        assert asyncio.run(store.acquire([Budget("loose", 2, 10.0)], []))[0] == 0  # loose counted once only
+
+    def test_weights_and_reconcile(self) -> None:
+        store = MemoryWindows(FakeClock())
+        weight = Budget("ip", 100, 60.0, cost=20)
+        assert asyncio.run(store.acquire([weight], []))[0] == 0
+        asyncio.run(store.reconcile(weight, 95))  # the exchange counts traffic we did not send
+        assert asyncio.run(store.acquire([weight], []))[0] > 0
+
+    def test_cooldowns_extend_never_shorten(self) -> None:
+        clock = FakeClock()
+        store = MemoryWindows(clock)
+        asyncio.run(store.cool_down("binance", 120))
+        asyncio.run(store.cool_down("binance", 5))
+        assert asyncio.run(store.acquire([], ["binance"])) == (pytest.approx(120), "binance")
+        clock.now += 121
+        assert asyncio.run(store.acquire([], ["binance"])) == (0.0, None)
+
+
+class TestRedis:
+    def test_two_replicas_admit_exactly_the_limit_together(self, redis_url: str, redis_prefix: str) -> None:
+        async def scenario() -> list[float]:
+            one, two = connect(redis_url), connect(redis_url)
+            try:
+                a, b = RedisWindows(one, redis_prefix), RedisWindows(two, redis_prefix)
+                budget = Budget("shared", 25, 10.0)
+                results = await asyncio.gather(*(s.acquire([budget], []) for s in [a, b] * 50))
+                return [w for w, _ in results]
+            finally:
+                async for key in one.scan_iter(match=f"{redis_prefix}*"):
+                    await one.delete(key)
+                await one.aclose()
+                await two.aclose()
+
+        waits = asyncio.run(scenario())
+        assert waits.count(0.0) == 25
+        assert all(0 < w <= 10 for w in waits if w)
+
+    def test_cooldowns_weights_and_reconcile(self, redis_url: str, redis_prefix: str) -> None:
+        async def scenario() -> None:
+            client = connect(redis_url)
+            try:
+                store = RedisWindows(client, redis_prefix)
+                await store.cool_down("binance", 60)
+                await store.cool_down("binance", 1)
+                wait, blocker = await store.acquire([Budget("x", 10, 1.0)], ["binance"])
+                assert 59 < wait <= 60 and blocker.endswith("cd:binance")
+                weight = Budget("ip", 100, 60.0, cost=20)
+                assert (await store.acquire([weight], []))[0] == 0
+                await store.reconcile(weight, 95)
+                wait, _ = await store.acquire([weight], [])
+                assert 59 < wait <= 60
+            finally:
+                async for key in client.scan_iter(match=f"{redis_prefix}*"):
+                    await client.delete(key)
+                await client.aclose()
+
+        asyncio.run(scenario())

@@ -12,12 +12,15 @@ from app import __version__
 from app.admin.bootstrap import ensure_admin_token
 from app.audit.middleware import AuditMiddleware
 from app.audit.routes import router as audit_router
+from app.body_limit import BodyLimit
 from app.clients.routes import me_router
 from app.clients.routes import router as clients_router
 from app.credentials.routes import router as credentials_router
 from app.db import create_engine, create_readonly_sessionmaker, create_sessionmaker
 from app.errors import install_error_handlers
 from app.health.routes import router as health_router
+from app.limits.limiter import Limiter
+from app.limits.redis_store import RedisWindows
 from app.logging_setup import configure_logging
 from app.migrate import upgrade_to_head
 from app.proxy.keys import SigningKeyCache
@@ -61,9 +64,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await ensure_admin_token(settings, app.state.sessionmaker)
         http = create_client(settings.upstream_timeout_s)
         redis = connect_redis(settings.redis_url) if settings.redis_url else None
-        nonces = RedisNonceSource(redis, settings.redis_prefix) if redis is not None else NonceSource()
+        nonces = (RedisNonceSource(redis, settings.redis_prefix, hold_s=settings.upstream_timeout_s + 5)
+                  if redis is not None else NonceSource())
+        limiter = Limiter(RedisWindows(redis, settings.redis_prefix) if redis is not None else None,
+                          on_redis_error=settings.limits_on_redis_error, replicas=settings.replicas)
         app.state.signing = SigningService(
-            settings, SigningKeyCache(app.state.vault, app.state.readonly_sessionmaker), nonces, http)
+            settings, SigningKeyCache(app.state.vault, app.state.readonly_sessionmaker), nonces, http, limiter)
         app.state.redis = redis
         log.info("signvault %s ready on %s", __version__, engine.url.render_as_string(hide_password=True))
         yield
@@ -93,6 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.admin_token_hash = hash_token(settings.admin_token.get_secret_value()) if settings.admin_token else None
     install_error_handlers(app)
     app.add_middleware(AuditMiddleware)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestGuard)  # added last, so it runs first
     for router in (health_router, credentials_router, clients_router, audit_router, me_router, proxy_router):
         app.include_router(router)

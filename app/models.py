@@ -5,5 +5,7 @@ from app.audit.models import AuditEvent
 from app.clients.models import Client, client_credentials
 from app.credentials.models import Credential, CredentialVersion
 from app.db import Base
+from app.idempotency.models import IdempotencyRecord
 
-__all__ = ["AdminToken", "AuditEvent", "Base", "Client", "Credential", "CredentialVersion", "client_credentials"]
+__all__ = ["AdminToken", "AuditEvent", "Base", "Client", "Credential", "CredentialVersion", "IdempotencyRecord",
+           "client_credentials"]

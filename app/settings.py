@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DATABASE_FILE = "signvault.db"
@@ -35,12 +37,26 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1 << 20, gt=0, description="Largest request body accepted (413 above).")
     redis_url: str | None = Field(default=None, description="Shares nonces (and later limits) across replicas.")
     redis_prefix: str = "signvault:"
+    limits_on_redis_error: Literal["closed", "local"] = Field(
+        default="closed", description="closed: trading gets 503 while Redis is away; local: a local share.")
+    replicas: int = Field(default=1, ge=1, description="How many replicas share the limits (for local shares).")
 
     host: str = "127.0.0.1"
     port: int = 8000
     docs_enabled: bool = Field(default=True, description="Serve /docs, /redoc and /openapi.json.")
     auto_migrate: bool = Field(default=True, description="Apply alembic migrations on start.")
     log_level: str = "INFO"
+
+    @field_validator("exchange_urls")
+    @classmethod
+    def _check_exchange_urls(cls, urls: dict[str, str]) -> dict[str, str]:
+        # Every byte signed goes to these URLs: plain origins only, no credentials, query or fragment.
+        for exchange, url in urls.items():
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname or parts.username or parts.password \
+                    or parts.query or parts.fragment:
+                raise ValueError(f"{exchange}: must be an http(s) URL with no user info, query or fragment")
+        return urls
 
     @cached_property
     def resolved_database_url(self) -> str:

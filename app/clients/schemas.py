@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from app.credentials.schemas import LABEL_PATTERN, Permission, unique_permissions
+from app.credentials.schemas import LABEL_PATTERN, Permission, RateLimit, check_rate_limit, unique_permissions
 
 
 class _Strict(BaseModel):
@@ -17,13 +17,18 @@ class ClientCreate(_Strict):
     name: str = Field(pattern=LABEL_PATTERN, description="Unique; letters, digits, . _ -")
     credentials: list[str] = Field(default=[], max_length=1000, description="Credential ids or labels.")
     permissions: list[Permission] = Field(default=["read"], max_length=3)
+    rate_limit: RateLimit | None = Field(default=None, description="Across all its credentials.")
 
     _permissions = field_validator("permissions")(unique_permissions)
+    _rate_limit = field_validator("rate_limit")(check_rate_limit)
 
 
 class ClientUpdate(_Strict):
     credentials: list[str] | None = Field(default=None, max_length=1000)
     permissions: list[Permission] | None = Field(default=None, max_length=3)
+    rate_limit: RateLimit | None = Field(default=None, description="null removes the limit.")
+
+    _rate_limit = field_validator("rate_limit")(check_rate_limit)
 
     @field_validator("permissions")
     @classmethod
@@ -41,6 +46,7 @@ class ClientRead(BaseModel):
     id: str
     name: str
     permissions: list[str]
+    rate_limit: str | None
     credentials: list[CredentialRef]
     active: bool
     created_at: datetime

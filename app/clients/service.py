@@ -56,7 +56,8 @@ async def create(session: AsyncSession, data: ClientCreate) -> tuple[Client, str
         raise ClientNameTaken(f"a client named '{data.name}' exists")
     token = new_token(CLIENT_PREFIX)
     client = Client(id=str(uuid.uuid4()), name=data.name, token_hash=hash_token(token),
-                    permissions=list(data.permissions), credentials=await _resolve(session, data.credentials))
+                    permissions=list(data.permissions), rate_limit=data.rate_limit,
+                    credentials=await _resolve(session, data.credentials))
     session.add(client)
     try:
         await session.flush()
@@ -70,6 +71,8 @@ async def update(session: AsyncSession, client: Client, data: ClientUpdate) -> C
         client.credentials = await _resolve(session, data.credentials)
     if data.permissions is not None:
         client.permissions = list(data.permissions)
+    if "rate_limit" in data.model_fields_set:
+        client.rate_limit = data.rate_limit
     await session.flush()
     return client
 

@@ -24,6 +24,14 @@ from app.errors import problem_responses
 router = APIRouter(prefix="/admin/credentials", tags=["credentials"], responses=problem_responses(401))
 
 
+def _forget_keys(request: Request, credential_id: str) -> None:
+    """Drop this replica's decrypted copies; other replicas no longer pick them (version, enabled and
+    grants are read with every request) and evict them in time."""
+    signing = getattr(request.app.state, "signing", None)
+    if signing is not None:
+        signing.keys.forget(credential_id)
+
+
 def _noted(request: Request, credential: Credential) -> Credential:
     context = audit_of(request)
     if context is not None:
@@ -70,7 +78,10 @@ async def update_credential(ref: str, body: CredentialUpdate, request: Request, 
                             _: AdminDep) -> CredentialDetail:
     """Change label, permissions, rate limit or enabled. Secrets change only through rotate."""
     credential = _noted(request, await service.get(session, ref))
-    return await _detail(session, await service.update(session, credential, body))
+    updated = await service.update(session, credential, body)
+    if not updated.enabled:
+        _forget_keys(request, updated.id)
+    return await _detail(session, updated)
 
 
 @router.post("/{ref}/rotate", operation_id="rotate_credential", responses=problem_responses(404, 409, 422, 503))
@@ -79,6 +90,7 @@ async def rotate_credential(ref: str, body: CredentialRotate, request: Request, 
     """Replace the key: the new version becomes active at once; the id and label stay the same."""
     credential = await service.get(session, ref)
     rotated = _noted(request, await service.rotate(session, vault, credential, body))
+    _forget_keys(request, rotated.id)
     return await _detail(session, rotated)
 
 
@@ -88,4 +100,5 @@ async def delete_credential(ref: str, request: Request, session: SessionDep, _: 
     """Delete the credential and destroy every stored version of its key material."""
     credential = _noted(request, await service.get(session, ref))
     await service.delete(session, credential)
+    _forget_keys(request, credential.id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

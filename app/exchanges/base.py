@@ -31,6 +31,23 @@ class RequestRefused(Exception):
 
 
 @dataclass(frozen=True)
+class Cooldown:
+    """The exchange said stop: for the whole egress IP or one key, for how long, and whether it is a ban."""
+
+    scope: Literal["ip", "key"]
+    seconds: float
+    ban: bool = False
+
+
+def retry_after_s(headers: Mapping[str, str], default: float) -> float:
+    value = headers.get("retry-after", "")
+    try:
+        return max(1.0, float(value))
+    except ValueError:
+        return default
+
+
+@dataclass(frozen=True)
 class ExchangeSpec:
     """An exchange's needs: key types, passphrase, how the secret is encoded, its base URLs."""
 
@@ -110,8 +127,15 @@ class Exchange:
     time_path: str | None = None  # public server-time endpoint
     uses_nonce: bool = False  # needs a strictly increasing nonce per key (Kraken)
     # Paths that move funds out: refused unless both credential and client allow "withdraw".
-    withdraw_pattern: re.Pattern[str] = re.compile(r"withdraw|transfer", re.IGNORECASE)
+    # Creating API keys counts too: it would hand a bot a secret signvault does not mediate.
+    withdraw_pattern: re.Pattern[str] = re.compile(
+        r"withdraw|transfer|giftcard|sub_account_to_sub_account|api-?key|sub-api|sub_accounts/[^/]+/keys",
+        re.IGNORECASE)
     read_methods: frozenset[str] = frozenset({"GET", "HEAD"})
+    # Default limits, from the exchange's published ones (a credential's own rate_limit replaces key_rate).
+    key_rate: str | None = "10/second"  # requests per credential
+    order_rate: str | None = None  # new orders per credential (cancels are not counted)
+    ip_rate: str | None = None  # weighted requests per egress IP, shared by every key
 
     @property
     def id(self) -> str:
@@ -130,9 +154,33 @@ class Exchange:
             return "withdraw"
         return "trade"
 
+    def weight(self, request: UpstreamRequest) -> int:
+        """What the request costs against `ip_rate`."""
+        return 1
+
+    def is_cancel(self, request: UpstreamRequest) -> bool:
+        """Cancels keep some budget when it is tight: they reduce risk, new orders add it."""
+        return request.method == "DELETE" or "cancel" in request.path.lower()
+
+    def usage(self, headers: Mapping[str, str]) -> int | None:
+        """The `ip_rate` weight the exchange reports used in its window, to stay in step with its count."""
+        return None
+
+    def cooldown(self, status: int, headers: Mapping[str, str], body: bytes) -> Cooldown | None:
+        """Whether this response means "stop"; 429 slows one key down, 418 is an IP ban."""
+        if status == 418:
+            return Cooldown("ip", retry_after_s(headers, 120.0), ban=True)
+        if status == 429:
+            return Cooldown("key", retry_after_s(headers, 5.0))
+        return None
+
     def strip(self, request: UpstreamRequest) -> UpstreamRequest:
         """Remove whatever authentication the client attached; signvault signs afresh."""
-        headers = {k: v for k, v in request.headers.items() if k not in self.auth_headers and k not in HOP_BY_HOP}
+        listed = {t.strip().lower() for t in request.headers.get("connection", "").split(",")}
+        headers = {k: v for k, v in request.headers.items()
+                   if k not in self.auth_headers and k not in HOP_BY_HOP and k not in listed}
+        if not all(v.isascii() for v in headers.values()):
+            raise RequestRefused("header values must be ASCII")
         query = params.drop(request.query, self.auth_params)
         body = request.body
         if body and params.is_form(request.headers):
@@ -141,6 +189,18 @@ class Exchange:
 
     def sign(self, request: UpstreamRequest, key: SigningKey, moment: Moment) -> UpstreamRequest:
         raise NotImplementedError
+
+    # Binance and Bybit sign the parameters but not the method or path: a signature from /sign for one
+    # endpoint also works on another, so /sign must only go to clients entitled to all the key can do.
+    signature_binds_endpoint: bool = True
+
+    @staticmethod
+    def require_json_boundary(request: UpstreamRequest) -> None:
+        """For prehashes that run path straight into body (OKX, KuCoin, Bitget, Coinbase Exchange):
+        a body starting with a path character could carry the path's tail, and move a withdrawal
+        past the classifier. A JSON body starts with `{`, `[` or white space, none of which a path has."""
+        if request.body and (request.body[:1].isalnum() or request.body[:1] in b"/_.~-"):
+            raise RequestRefused(f"{request.method} {request.path} takes a JSON body")
 
     # Bytes that appear in the exchange's "timestamp outside the window" error; a cheap pre-filter so
     # that ordinary responses are never parsed.

@@ -7,6 +7,8 @@ https://developers.binance.com/docs/binance-spot-api-docs/rest-api/endpoint-secu
 
 from __future__ import annotations
 
+import re
+import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import replace
@@ -14,7 +16,17 @@ from typing import Any
 from urllib.parse import quote
 
 from app.exchanges import params
-from app.exchanges.base import Access, Exchange, ExchangeSpec, Moment, RequestRefused, SigningKey, UpstreamRequest
+from app.exchanges.base import (
+    Access,
+    Cooldown,
+    Exchange,
+    ExchangeSpec,
+    Moment,
+    RequestRefused,
+    SigningKey,
+    UpstreamRequest,
+    retry_after_s,
+)
 from app.exchanges.crypto import b64, hmac_sha256, sign_asymmetric
 
 SPOT_HOSTS = {
@@ -42,7 +54,23 @@ PUBLIC = tuple(f"/{api}/{v}/{name}" for api, v in (("api", "v3"), ("fapi", "v1")
 TIME_PATHS = (("/fapi/", "/fapi/v1/time"), ("/dapi/", "/dapi/v1/time"), ("/papi/", "/papi/v1/time"))
 KEY_ONLY = ("/api/v3/userDataStream", "/sapi/v1/userDataStream", "/fapi/v1/listenKey", "/dapi/v1/listenKey")
 WITHDRAW = ("/sapi/v1/capital/withdraw/apply", "/sapi/v1/localentity/withdraw/apply", "/sapi/v1/asset/transfer",
-            "/sapi/v1/futures/transfer", "/sapi/v1/sub-account/")
+            "/sapi/v1/futures/transfer", "/sapi/v1/sub-account/",
+            # Gift cards take funds and return a code anyone can redeem; Binance requires withdraw rights.
+            "/sapi/v1/giftcard/createCode", "/sapi/v1/giftcard/buyCode")
+
+
+# Request weight of the endpoints bots call most (anything else counts 1; the X-MBX-USED-WEIGHT-1M
+# header then corrects the count). https://developers.binance.com/docs/binance-spot-api-docs/rest-api
+WEIGHTS = {
+    ("GET", "/api/v3/account"): 20, ("GET", "/api/v3/allOrders"): 20, ("GET", "/api/v3/myTrades"): 20,
+    ("GET", "/api/v3/order"): 4, ("GET", "/api/v3/openOrders"): 6, ("GET", "/api/v3/exchangeInfo"): 20,
+    ("GET", "/api/v3/depth"): 5, ("GET", "/api/v3/ticker/24hr"): 2, ("GET", "/api/v3/ticker/price"): 2,
+    ("GET", "/api/v3/klines"): 2, ("DELETE", "/api/v3/openOrders"): 1,
+    ("GET", "/fapi/v2/account"): 5, ("GET", "/fapi/v2/balance"): 5, ("GET", "/fapi/v3/account"): 5,
+    ("GET", "/fapi/v1/openOrders"): 1, ("GET", "/fapi/v1/allOrders"): 5, ("GET", "/fapi/v1/userTrades"): 5,
+    ("GET", "/fapi/v1/depth"): 5, ("GET", "/fapi/v1/exchangeInfo"): 1,
+}
+BANNED_UNTIL = re.compile(rb"banned until (\d{13})")
 
 
 class Binance(Exchange):
@@ -50,9 +78,32 @@ class Binance(Exchange):
     auth_params = frozenset({"signature", "timestamp"})
     public_prefixes = PUBLIC
 
-    def __init__(self, spec: ExchangeSpec, time_path: str) -> None:
+    key_rate = None  # Binance limits by IP weight and by orders per account, not by requests per key
+    signature_binds_endpoint = False
+
+    def __init__(self, spec: ExchangeSpec, time_path: str, ip_rate: str, order_rate: str) -> None:
         self.spec = spec
         self.time_path = time_path
+        self.ip_rate = ip_rate
+        self.order_rate = order_rate
+
+    def weight(self, request: UpstreamRequest) -> int:
+        return WEIGHTS.get((request.method, request.path), 1)
+
+    def usage(self, headers: Mapping[str, str]) -> int | None:
+        used = headers.get("x-mbx-used-weight-1m")
+        return int(used) if used and used.isdigit() else None
+
+    def cooldown(self, status: int, headers: Mapping[str, str], body: bytes) -> Cooldown | None:
+        # Limits are per IP: a 429 from one key means every key behind our egress must stop, and
+        # going on after 429s earns a 418 ban of 2 minutes to 3 days.
+        if status in (418, 429) or b'"code":-1003' in body:
+            banned = status == 418 or b"banned until" in body
+            seconds = retry_after_s(headers, 120.0 if banned else 60.0)
+            if match := BANNED_UNTIL.search(body):
+                seconds = max(seconds, int(match.group(1)) / 1000 - time.time())
+            return Cooldown("ip", seconds, ban=banned)
+        return None
 
     def classify(self, request: UpstreamRequest) -> Access:
         if request.method not in self.read_methods and (
@@ -113,10 +164,10 @@ class Binance(Exchange):
 SPOT = Binance(
     ExchangeSpec(id="binance", name="Binance", base_urls=SPOT_HOSTS, key_types=KEY_TYPES,
                  hosts_by_prefix=HOSTS_BY_PREFIX),
-    time_path="/api/v3/time",
+    time_path="/api/v3/time", ip_rate="6000/minute", order_rate="100/10second;200000/day",
 )
 USDM = Binance(
     ExchangeSpec(id="binanceusdm", name="Binance USDⓈ-M futures", base_urls=USDM_HOSTS, key_types=KEY_TYPES,
                  hosts_by_prefix=HOSTS_BY_PREFIX),
-    time_path="/fapi/v1/time",
+    time_path="/fapi/v1/time", ip_rate="2400/minute", order_rate="300/10second;1200/minute",
 )

@@ -22,8 +22,11 @@ class Bitget(Exchange):
     auth_headers = frozenset({"access-key", "access-sign", "access-timestamp", "access-passphrase", "paptrading"})
     public_prefixes = ("/api/v2/public/", "/api/v2/spot/market/", "/api/v2/mix/market/")
     time_path = "/api/v2/public/time"
+    key_rate = "10/second"  # per UID per endpoint, mostly 10-20/s
+    ip_rate = "6000/minute"
 
     def sign(self, request: UpstreamRequest, key: SigningKey, moment: Moment) -> UpstreamRequest:
+        self.require_json_boundary(request)
         timestamp = str(moment.now_ms)
         prehash = f"{timestamp}{request.method}{request.target}".encode() + request.body
         headers = {

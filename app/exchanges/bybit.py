@@ -5,10 +5,11 @@ https://bybit-exchange.github.io/docs/v5/guide#authentication
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import Any
 
-from app.exchanges.base import Exchange, ExchangeSpec, Moment, SigningKey, UpstreamRequest
+from app.exchanges.base import Cooldown, Exchange, ExchangeSpec, Moment, SigningKey, UpstreamRequest
 from app.exchanges.crypto import hmac_sha256
 
 DEFAULT_RECV_WINDOW = "5000"
@@ -24,6 +25,18 @@ class Bybit(Exchange):
     auth_headers = frozenset({"x-bapi-api-key", "x-bapi-sign", "x-bapi-timestamp", "x-bapi-sign-type"})
     public_prefixes = ("/v5/market/", "/v5/announcements/")
     time_path = "/v5/market/time"
+    signature_binds_endpoint = False
+    key_rate = "10/second"  # per UID per endpoint is 10-20/s
+    ip_rate = "600/5second"  # over it: HTTP 403 and a 10-minute IP ban
+
+    def cooldown(self, status: int, headers: Mapping[str, str], body: bytes) -> Cooldown | None:
+        if status == 403 and b"too frequent" in body.lower():
+            return Cooldown("ip", 600.0, ban=True)
+        if b'"retCode":10006' in body:  # "Too many visits!": per UID, until the reset timestamp
+            reset = headers.get("x-bapi-limit-reset-timestamp", "")
+            seconds = int(reset) / 1000 - time.time() if reset.isdigit() else 1.0
+            return Cooldown("key", max(1.0, seconds))
+        return super().cooldown(status, headers, body)
 
     def sign(self, request: UpstreamRequest, key: SigningKey, moment: Moment) -> UpstreamRequest:
         # The client's recv window is kept (it is a trading choice); only its auth is replaced.

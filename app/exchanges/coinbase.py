@@ -15,7 +15,8 @@ from app.exchanges.crypto import jwt
 
 JWT_LIFETIME_S = 120
 # External sends and withdrawals go through the v2 API, which the same JWT authenticates.
-WITHDRAW = re.compile(r"^/v2/accounts/[^/]+/(transactions|withdrawals)|^/api/v3/brokerage/portfolios/move_funds")
+WITHDRAW = re.compile(r"^/v2/accounts/[^/]+/(transactions|withdrawals)|^/api/v3/brokerage/portfolios/move_funds",
+                      re.IGNORECASE)
 
 
 class Coinbase(Exchange):
@@ -27,6 +28,7 @@ class Coinbase(Exchange):
     auth_headers = frozenset({"authorization"})
     public_prefixes = ("/api/v3/brokerage/market/", "/api/v3/brokerage/time")
     time_path = "/api/v3/brokerage/time"
+    key_rate = "25/second"  # private: 30 requests per second per key
 
     def classify(self, request: UpstreamRequest) -> Access:
         if request.method not in self.read_methods and WITHDRAW.search(request.path):

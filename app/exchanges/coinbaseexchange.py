@@ -23,8 +23,10 @@ class CoinbaseExchange(Exchange):
     auth_headers = frozenset({"cb-access-key", "cb-access-sign", "cb-access-timestamp", "cb-access-passphrase"})
     public_prefixes = ("/time", "/products", "/currencies")
     time_path = "/time"
+    key_rate = "15/second"  # private: 15 per second per profile (bursts to 30)
 
     def sign(self, request: UpstreamRequest, key: SigningKey, moment: Moment) -> UpstreamRequest:
+        self.require_json_boundary(request)
         timestamp = str(moment.now_ms // 1000)
         prehash = f"{timestamp}{request.method}{request.target}".encode() + request.body
         return request.with_headers(**{

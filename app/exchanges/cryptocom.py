@@ -13,7 +13,16 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from app.exchanges.base import Access, Exchange, ExchangeSpec, Moment, RequestRefused, SigningKey, UpstreamRequest
+from app.exchanges.base import (
+    Access,
+    Cooldown,
+    Exchange,
+    ExchangeSpec,
+    Moment,
+    RequestRefused,
+    SigningKey,
+    UpstreamRequest,
+)
 from app.exchanges.crypto import hmac_sha256
 
 PREFIX = "/exchange/v1/"
@@ -36,12 +45,14 @@ def param_string(value: Any, depth: int = 0) -> str:
     return str(value)
 
 
-def _numbers_as_text(value: Any) -> Any:
+def _numbers_as_text(value: Any, depth: int = 0) -> Any:
     # The exchange wants every number as a string; sending one avoids float formatting in the signature.
+    if depth > MAX_DEPTH + 1:
+        raise RequestRefused("Crypto.com params nest deeper than its signature rules are defined for")
     if isinstance(value, dict):
-        return {k: _numbers_as_text(v) for k, v in value.items()}
+        return {k: _numbers_as_text(v, depth + 1) for k, v in value.items()}
     if isinstance(value, list):
-        return [_numbers_as_text(v) for v in value]
+        return [_numbers_as_text(v, depth + 1) for v in value]
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return str(value)
     return value
@@ -53,6 +64,12 @@ class CryptoCom(Exchange):
         base_urls={"live": "https://api.crypto.com", "sandbox": "https://uat-api.3ona.co"},
     )
     public_prefixes = (PREFIX + "public/",)
+    key_rate = "25/second"  # most private methods: 3 per 100 ms per key
+
+    def cooldown(self, status: int, headers: Mapping[str, str], body: bytes) -> Cooldown | None:
+        if b'"code":42901' in body:
+            return Cooldown("key", 1.0)
+        return super().cooldown(status, headers, body)
 
     def method_of(self, request: UpstreamRequest) -> str:
         return request.path.removeprefix(PREFIX)
@@ -68,7 +85,7 @@ class CryptoCom(Exchange):
     def sign(self, request: UpstreamRequest, key: SigningKey, moment: Moment) -> UpstreamRequest:
         try:
             doc = json.loads(request.body) if request.body.strip() else {}
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             raise RequestRefused("Crypto.com private calls take a JSON body") from None
         if not isinstance(doc, dict):
             raise RequestRefused("Crypto.com private calls take a JSON object")

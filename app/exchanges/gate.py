@@ -28,6 +28,7 @@ class Gate(Exchange):
         "spot/candlesticks", "spot/time", "futures/usdt/contracts", "futures/btc/contracts",
         "futures/usdt/order_book", "futures/usdt/tickers", "futures/usdt/candlesticks", "futures/usdt/trades"))
     time_path = "/api/v4/spot/time"
+    key_rate = "10/second"  # spot order placement: 10/s per UID
 
     def sign(self, request: UpstreamRequest, key: SigningKey, moment: Moment) -> UpstreamRequest:
         timestamp = str(moment.now_ms // 1000)

@@ -8,21 +8,23 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
 from app.exchanges import params
-from app.exchanges.base import Access, Exchange, ExchangeSpec, Moment, SigningKey, UpstreamRequest
+from app.exchanges.base import Access, Cooldown, Exchange, ExchangeSpec, Moment, SigningKey, UpstreamRequest
 from app.exchanges.crypto import b64, hmac_sha512
 
 # Private methods that only read (all private calls are POST, so the method cannot tell).
 READS = frozenset({
     "Balance", "BalanceEx", "TradeBalance", "OpenOrders", "ClosedOrders", "QueryOrders", "TradesHistory",
-    "QueryTrades", "OpenPositions", "Ledgers", "QueryLedgers", "TradeVolume", "GetWebSocketsToken",
+    # Not GetWebSocketsToken: that token places orders on Kraken's WebSocket API (it needs trade).
+    "QueryTrades", "OpenPositions", "Ledgers", "QueryLedgers", "TradeVolume",
     "DepositMethods", "DepositAddresses", "DepositStatus", "WithdrawInfo", "WithdrawMethods",
     "WithdrawAddresses", "WithdrawStatus", "ExportStatus", "RetrieveExport", "OrderAmends",
 })
-WITHDRAW = re.compile(r"^/0/private/(Withdraw|WithdrawCancel|WalletTransfer|AccountTransfer)$")
+WITHDRAW = re.compile(r"^/0/private/(Withdraw|WithdrawCancel|WalletTransfer|AccountTransfer)$", re.IGNORECASE)
 
 
 class Kraken(Exchange):
@@ -36,6 +38,15 @@ class Kraken(Exchange):
     public_prefixes = ("/0/public/",)
     time_path = "/0/public/Time"
     uses_nonce = True
+    # A per-key counter: +1 a call, 15 at most, decaying 0.33/s on the starter tier.
+    key_rate = "15/45second"
+
+    def cooldown(self, status: int, headers: Mapping[str, str], body: bytes) -> Cooldown | None:
+        if b"EGeneral:Temporary lockout" in body:
+            return Cooldown("key", 900.0, ban=True)
+        if b"Rate limit exceeded" in body:  # EAPI: and EOrder: both say it with HTTP 200
+            return Cooldown("key", 15.0)
+        return super().cooldown(status, headers, body)
 
     def classify(self, request: UpstreamRequest) -> Access:
         if self.is_public(request):

@@ -6,9 +6,10 @@ https://www.kucoin.com/docs/basic-info/connection-method/authentication/signing-
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from app.exchanges.base import Exchange, ExchangeSpec, Moment, SigningKey, UpstreamRequest
+from app.exchanges.base import Cooldown, Exchange, ExchangeSpec, Moment, SigningKey, UpstreamRequest
 from app.exchanges.crypto import b64, hmac_sha256
 
 KEY_VERSION = "2"
@@ -18,12 +19,21 @@ class KuCoin(Exchange):
     auth_headers = frozenset({"kc-api-key", "kc-api-sign", "kc-api-timestamp", "kc-api-passphrase",
                               "kc-api-key-version"})
     time_path = "/api/v1/timestamp"
+    key_rate = "30/second"  # private resource pools, e.g. spot 4000 weight per 30 s per UID
+    ip_rate = "2000/30second"  # public, per IP
+
+    def cooldown(self, status: int, headers: Mapping[str, str], body: bytes) -> Cooldown | None:
+        if status == 429 or b'"code":"429000"' in body or b'"code":"200002"' in body:
+            reset = headers.get("gw-ratelimit-reset", "")
+            return Cooldown("key", max(1.0, int(reset) / 1000) if reset.isdigit() else 10.0)
+        return super().cooldown(status, headers, body)
 
     def __init__(self, spec: ExchangeSpec, public_prefixes: tuple[str, ...]) -> None:
         self.spec = spec
         self.public_prefixes = public_prefixes
 
     def sign(self, request: UpstreamRequest, key: SigningKey, moment: Moment) -> UpstreamRequest:
+        self.require_json_boundary(request)
         timestamp = str(moment.now_ms)
         prehash = f"{timestamp}{request.method}{request.target}".encode() + request.body
         return request.with_headers(**{

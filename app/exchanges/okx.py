@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from app.exchanges.base import Exchange, ExchangeSpec, Moment, SigningKey, UpstreamRequest
+from app.exchanges.base import Cooldown, Exchange, ExchangeSpec, Moment, SigningKey, UpstreamRequest, retry_after_s
 from app.exchanges.crypto import b64, hmac_sha256
 
 
@@ -28,8 +28,15 @@ class Okx(Exchange):
                               "x-simulated-trading"})
     public_prefixes = ("/api/v5/public/", "/api/v5/market/")
     time_path = "/api/v5/public/time"
+    key_rate = "10/second"  # per endpoint per UID, mostly 10-60 per 2 s
+
+    def cooldown(self, status: int, headers: Mapping[str, str], body: bytes) -> Cooldown | None:
+        if status == 429 or b'"code":"50011"' in body or b'"code":"50061"' in body:
+            return Cooldown("key", retry_after_s(headers, 2.0))
+        return super().cooldown(status, headers, body)
 
     def sign(self, request: UpstreamRequest, key: SigningKey, moment: Moment) -> UpstreamRequest:
+        self.require_json_boundary(request)
         timestamp = iso_ms(moment.now_ms)
         prehash = f"{timestamp}{request.method}{request.target}".encode() + request.body
         headers = {

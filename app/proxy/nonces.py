@@ -8,12 +8,13 @@ high-water mark lives there, so every replica draws from the same sequence.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from redis.exceptions import RedisError
+from redis.exceptions import LockError, RedisError
 
 from app.errors import ServiceUnavailable
 
@@ -53,11 +54,30 @@ class NonceSource:
 
 
 class RedisNonceSource(NonceSource):
-    def __init__(self, redis: Any, prefix: str) -> None:
+    def __init__(self, redis: Any, prefix: str, hold_s: float = 15.0) -> None:
         super().__init__()
         self._redis = redis
         self._prefix = prefix
+        self._hold_s = hold_s  # longer than one signed call takes; a crashed holder frees it after this
         self._script = redis.register_script(_NEXT_NONCE)
+
+    @asynccontextmanager
+    async def in_order(self, key: str) -> AsyncIterator[None]:
+        """Across replicas too: the local lock queues this process's callers, the Redis lock the rest."""
+        async with super().in_order(key):
+            lock = self._redis.lock(f"{self._prefix}order:{key}", timeout=self._hold_s,
+                                    blocking_timeout=self._hold_s)
+            try:
+                acquired = await lock.acquire()
+            except RedisError:
+                raise NonceStoreUnavailable("the shared nonce store (Redis) is unreachable") from None
+            if not acquired:
+                raise NonceStoreUnavailable("another replica held this key's send order too long")
+            try:
+                yield
+            finally:
+                with contextlib.suppress(RedisError, LockError):
+                    await lock.release()
 
     async def next(self, key: str) -> int:
         try:

@@ -15,7 +15,9 @@ from app.errors import ProblemError
 MAX_PATH = 2048
 MAX_QUERY = 8192
 _SEGMENT = re.compile(r"^[A-Za-z0-9_.~-]+$")
-_UNSAFE_QUERY_BYTE = re.compile(rb"[^\x21-\x7e]")
+# Outside printable ASCII, plus the four characters httpx would rewrite (" < >) or refuse (#) when
+# sending: encoding them here, before signing, keeps the signed bytes equal to the bytes sent.
+_UNSAFE_QUERY_BYTE = re.compile(rb'[^\x21-\x7e]|["<>#]')
 
 
 class UnsafePath(ProblemError):
@@ -28,7 +30,7 @@ def exchange_path(raw: str) -> str:
         raise UnsafePath("the path is too long")
     segments = raw.removeprefix("/").split("/")
     for segment in segments:
-        if segment in ("", ".", "..") or not _SEGMENT.match(segment):
+        if segment in ("", ".", "..") or not _SEGMENT.fullmatch(segment):
             raise UnsafePath("paths may use letters, digits and - _ . ~ between single slashes")
     return "/" + "/".join(segments)
 

@@ -12,6 +12,7 @@ from app.clients.models import Client
 from app.credentials.models import Credential
 from app.errors import ProblemError, problem_responses
 from app.exchanges.base import UpstreamRequest
+from app.proxy import pacing
 from app.proxy.paths import exchange_path, exchange_query
 from app.proxy.schemas import SignedRequest, SignRequest, WsLogin, WsLoginRequest
 from app.proxy.service import CredentialNotGranted, Prepared, SigningService, adapter_for
@@ -110,9 +111,10 @@ async def sign_request(body: SignRequest, request: Request, client: SigningClien
     )
     prepared = await service.prepare(client, adapter, upstream, named.id, always_sign=True)
     _note(request, "sign", prepared)
+    await pacing.admit(service.limiter, prepared)  # the caller will send it: it spends the same budget
     signed = await service.sign(prepared)
     return SignedRequest(method=signed.method, url=str(url_for(prepared.origin, signed)),
-                         headers=dict(signed.headers), body=signed.body.decode("latin-1"))
+                         headers=dict(signed.headers), body=signed.body.decode("utf-8"))
 
 
 @router.post("/sign/ws-login", operation_id="sign_ws_login", responses=problem_responses(503))

@@ -7,29 +7,38 @@ key is decrypted or any byte leaves for the exchange.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import random
 import re
 from dataclasses import dataclass, replace
 from email.utils import parsedate_to_datetime
 
 import httpx
 
+from app import metrics
 from app.clients.models import Client
 from app.credentials.models import Credential
 from app.errors import Forbidden, InvalidInput, NotFound, ProblemError
 from app.exchanges import params
 from app.exchanges.base import LIVE, Access, Exchange, Moment, RequestRefused, SigningKey, UpstreamRequest
 from app.exchanges.registry import get_adapter
-from app.proxy import upstream
+from app.limits.limiter import Limiter
+from app.proxy import pacing, upstream
 from app.proxy.clock import ExchangeClock, local_ms
 from app.proxy.keys import SigningKeyCache
 from app.proxy.nonces import NonceSource
-from app.proxy.upstream import ExchangeResponse
+from app.proxy.upstream import ExchangeOutcomeUnknown, ExchangeResponse, ExchangeTimeout, ExchangeUnreachable
 from app.settings import Settings
 
 # Credentials of one family share keys: a Binance key signs spot and USDⓈ-M futures alike.
 FAMILIES = {"binanceusdm": "binance", "kucoinfutures": "kucoin"}
-WS_ORDER_CHANNEL = re.compile(r"order_(place|cancel|amend)|\.order$|batch_order", re.IGNORECASE)
+READ_RETRIES = 2
+BACKOFF_S = 0.2
+RETRYABLE_STATUSES = frozenset({502, 503, 504})
+# Gate's WebSocket trading channels (spot.order_place, futures.order_batch_place, ...); order_status
+# and order_list only read.
+WS_ORDER_CHANNEL = re.compile(r"\.order_(?!status|list)", re.IGNORECASE)
 
 
 class UnknownExchange(NotFound):
@@ -97,19 +106,25 @@ class Prepared:
     request: UpstreamRequest  # stripped, not yet signed
     origin: str
     access: Access
+    client: Client
     credential: Credential | None  # None for public endpoints
     key: SigningKey | None
+
+    @property
+    def host(self) -> str:
+        return httpx.URL(self.origin).netloc.decode()
 
 
 class SigningService:
     """Holds what signing needs across requests: key cache, clocks, nonces, the upstream client."""
 
     def __init__(self, settings: Settings, keys: SigningKeyCache, nonces: NonceSource,
-                 http: httpx.AsyncClient) -> None:
+                 http: httpx.AsyncClient, limiter: Limiter) -> None:
         self.settings = settings
         self.keys = keys
         self.nonces = nonces
         self.http = http
+        self.limiter = limiter
         self.clock = ExchangeClock()
 
     def origin(self, adapter: Exchange, environment: str, path: str) -> str:
@@ -122,20 +137,30 @@ class SigningService:
                                       if params.is_form(request.headers) else "")
         if duplicate is not None:
             raise BadExchangeRequest(f"the parameter '{duplicate}' appears more than once")
-        request = adapter.strip(request)
+        try:
+            request = adapter.strip(request)
+        except RequestRefused as exc:
+            raise BadExchangeRequest(str(exc)) from None
         access = adapter.classify(request)
         if access == "public" and not always_sign:
             environment = LIVE
             if credential_ref:
                 environment = choose_credential(client, adapter, credential_ref).environment
             origin = self.origin(adapter, environment, request.path)
-            return Prepared(adapter, replace(request, environment=environment), origin, access, None, None)
+            return Prepared(adapter, replace(request, environment=environment), origin, access, client, None, None)
         credential = choose_credential(client, adapter, credential_ref)
         authorise(client, credential, access)
+        if always_sign and not adapter.signature_binds_endpoint:
+            # The caller sends it: with a signature valid on any endpoint, it can do all the key can.
+            for permission in credential.permissions:
+                if permission not in client.permissions:
+                    raise PermissionDenied(
+                        f"{adapter.spec.name} signatures do not cover the endpoint, so /sign needs every "
+                        f"permission the credential has ({', '.join(credential.permissions)}); use /proxy")
         key = await self.keys.get(credential)
         origin = self.origin(adapter, credential.environment, request.path)
         request = replace(request, environment=credential.environment, host=httpx.URL(origin).netloc.decode())
-        return Prepared(adapter, request, origin, access, credential, key)
+        return Prepared(adapter, request, origin, access, client, credential, key)
 
     async def ws_login(self, client: Client, credential: Credential, options: dict[str, str]) -> dict[str, object]:
         """A signed WebSocket login. A logged-in socket can place orders, so it needs `trade`;
@@ -146,7 +171,7 @@ class SigningService:
         key = await self.keys.get(credential)
         origin = self.origin(adapter, credential.environment, adapter.time_path_for("/") or "/")
         prepared = Prepared(adapter, UpstreamRequest("GET", adapter.time_path_for("/") or "/"), origin, "read",
-                            credential, key)
+                            client, credential, key)
         await self._sync_clock(prepared, force=False)
         moment = Moment(self.clock.now_ms(self._clock_key(prepared)))
         try:
@@ -167,12 +192,38 @@ class SigningService:
             raise BadExchangeRequest(str(exc)) from None
 
     async def forward(self, prepared: Prepared) -> ExchangeResponse:
-        """Send; if the exchange refuses only the timestamp (nothing executed), resync and resend once."""
+        """Send within the limits. Reads that fail in transit or with 502-504 are retried (jittered
+        back-off, a small budget); orders never are: their outcome is unknown, and the client is told."""
+        retries = READ_RETRIES if prepared.access in ("read", "public") else 0
+        for attempt in range(retries + 1):
+            try:
+                response = await self._attempt(prepared)
+            except (ExchangeUnreachable, ExchangeTimeout):
+                if attempt == retries:
+                    raise
+            else:
+                if response.status not in RETRYABLE_STATUSES or attempt == retries:
+                    break
+            metrics.RETRIES.labels(prepared.adapter.id).inc()
+            await asyncio.sleep(random.uniform(0, BACKOFF_S * 2**attempt))  # noqa: S311 (jitter, not crypto)
+        if prepared.access in ("trade", "withdraw") and response.status >= 500:
+            raise ExchangeOutcomeUnknown(
+                f"{prepared.adapter.spec.name} answered {response.status}: the order may or may not have been "
+                "placed. It was not retried; check its status before sending it again.")
+        return response
+
+    async def _attempt(self, prepared: Prepared) -> ExchangeResponse:
+        """One admitted send; if the exchange refuses only the timestamp (nothing executed), resync
+        and resend once."""
+        await pacing.admit(self.limiter, prepared)
         if prepared.credential is None:
-            return await self._send(prepared, prepared.request)
-        response = await self._send_signed(prepared, fresh_clock=False)
-        if prepared.adapter.refused_timestamp(response.status, response.body):
-            response = await self._send_signed(prepared, fresh_clock=True)
+            response = await self._send(prepared, prepared.request)
+        else:
+            response = await self._send_signed(prepared, fresh_clock=False)
+            if prepared.adapter.refused_timestamp(response.status, response.body):
+                await pacing.admit(self.limiter, prepared)
+                response = await self._send_signed(prepared, fresh_clock=True)
+        await pacing.observe(self.limiter, prepared, response)
         return response
 
     async def _send_signed(self, prepared: Prepared, *, fresh_clock: bool) -> ExchangeResponse:
@@ -187,6 +238,8 @@ class SigningService:
         before = local_ms()
         response = await upstream.send(self.http, prepared.origin, request, prepared.adapter.spec.name,
                                        unknown_outcome=prepared.access in ("trade", "withdraw"))
+        metrics.UPSTREAM_RESPONSES.labels(prepared.adapter.id, f"{response.status // 100}xx").inc()
+        metrics.UPSTREAM_LATENCY.labels(prepared.adapter.id).observe((local_ms() - before) / 1000)
         if prepared.adapter.time_path_for(prepared.request.path) is None:
             # No time endpoint (Crypto.com): the Date header is the exchange's clock we can see.
             date = next((v for k, v in response.headers if k.lower() == "date"), None)

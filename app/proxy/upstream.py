@@ -16,8 +16,16 @@ _DROPPED_RESPONSE_HEADERS = frozenset({
 })
 
 
+class UnsendableRequest(ProblemError):
+    status, slug, title = 400, "unsendable-request", "The request cannot be sent as given"
+
+
 class ExchangeUnreachable(ProblemError):
     status, slug, title = 502, "exchange-unreachable", "The exchange could not be reached"
+
+
+class ExchangeOutcomeUnknown(ProblemError):
+    status, slug, title = 502, "exchange-outcome-unknown", "The exchange failed; the order's outcome is unknown"
 
 
 class ExchangeTimeout(ProblemError):
@@ -29,6 +37,11 @@ class ExchangeResponse:
     status: int
     headers: list[tuple[str, str]]
     body: bytes
+
+
+def connection_listed(value: str) -> frozenset[str]:
+    """Headers a Connection header names are hop-by-hop too (RFC 9110 §7.6.1)."""
+    return frozenset(token.strip().lower() for token in value.split(",") if token.strip())
 
 
 def create_client(timeout_s: float, connect_timeout_s: float = 5.0) -> httpx.AsyncClient:
@@ -56,9 +69,12 @@ async def send(client: httpx.AsyncClient, origin: str, request: UpstreamRequest,
     try:
         response = await client.request(
             request.method, url_for(origin, request), headers=dict(request.headers), content=request.body or None)
+    except httpx.InvalidURL:
+        raise UnsendableRequest("the URL cannot be sent as given") from None
     except httpx.TimeoutException:
         raise ExchangeTimeout(f"{exchange} did not answer in time.{doubt}") from None
     except httpx.HTTPError as exc:
         raise ExchangeUnreachable(f"{exchange}: {type(exc).__name__}.{doubt}") from None
-    headers = [(k, v) for k, v in response.headers.multi_items() if k.lower() not in _DROPPED_RESPONSE_HEADERS]
+    dropped = _DROPPED_RESPONSE_HEADERS | connection_listed(response.headers.get("connection", ""))
+    headers = [(k, v) for k, v in response.headers.multi_items() if k.lower() not in dropped]
     return ExchangeResponse(response.status_code, headers, response.content)

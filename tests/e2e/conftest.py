@@ -129,7 +129,7 @@ CASES = {case.exchange: case for case in cases()}
 
 
 def enrol(gateway: TestClient, sim: SimulatorServer, case: Case, *, permissions: list[str] | None = None,
-          ip_whitelist: set[str] | None = None) -> dict[str, str]:
+          ip_whitelist: set[str] | None = None, rate_limit: str | None = None) -> dict[str, str]:
     """The key at the exchange (simulator) and in signvault; returns a client's headers for it."""
     sim.config.add_account(case.exchange, case.api_key, case.secret, passphrase=case.passphrase,
                            key_type=case.key_type, ip_whitelist=ip_whitelist)
@@ -137,6 +137,8 @@ def enrol(gateway: TestClient, sim: SimulatorServer, case: Case, *, permissions:
                             "api_secret": case.secret, "permissions": permissions or ["read", "trade"]}
     if case.passphrase:
         body["passphrase"] = case.passphrase
+    if rate_limit:
+        body["rate_limit"] = rate_limit
     created = gateway.post("/admin/credentials", json=body, headers=ADMIN)
     assert created.status_code == 201, created.text
     client = gateway.post("/admin/clients", headers=ADMIN, json={

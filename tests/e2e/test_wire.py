@@ -74,7 +74,7 @@ def test_the_plain_path_still_works_over_the_wire(signvault: str, sim: Simulator
 
 def test_forty_concurrent_kraken_calls_on_one_key(gateway: TestClient, sim: SimulatorServer) -> None:
     case = CASES["kraken"]
-    headers = enrol(gateway, sim, case)
+    headers = enrol(gateway, sim, case, rate_limit="100/second")  # about nonces, not Kraken's pacing
     with ThreadPoolExecutor(10) as pool:
         responses = list(pool.map(lambda _: call(gateway, case, headers, case.read), range(40)))
     assert [r.status_code for r in responses] == [200] * 40
@@ -111,7 +111,7 @@ def test_requests_are_not_serialised_behind_the_database(
     urls = {exchange: sim.url_for(exchange) for exchange in EXCHANGE_IDS}
     case = CASES["okx"]
     with TestClient(create_app(make_settings(tmp_path, url, exchange_urls=urls))) as gateway:
-        headers = enrol(gateway, sim, case)
+        headers = enrol(gateway, sim, case, rate_limit="100/second")  # about concurrency, not OKX's pacing
         call(gateway, case, headers, case.read)  # warm the clock and the key cache
         sim.config.force("okx", delay_seconds=0.5, times=None, path="/api/v5/account/balance")
         with ThreadPoolExecutor(24) as pool:
@@ -119,3 +119,89 @@ def test_requests_are_not_serialised_behind_the_database(
     assert [r.status_code for r in responses] == [200] * 24
     arrivals = sorted(r.received_at for r in sim.config.received if r.path == "/api/v5/account/balance")[1:]
     assert arrivals[-1] - arrivals[0] < 0.45, arrivals
+
+
+def raw_request(base: str, method: str, target: str, headers: dict[str, str], body: bytes = b"") -> tuple[int, bytes]:
+    parts = urlsplit(base)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    try:
+        connection.putrequest(method, target, skip_accept_encoding=True)
+        for name, value in headers.items():
+            connection.putheader(name, value)
+        if body:
+            connection.putheader("Content-Length", str(len(body)))
+        connection.endheaders(body or None)
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+class TestHostileInput:
+    @pytest.fixture
+    def okx_token(self, signvault: str, sim: SimulatorServer) -> str:
+        case = CASES["okx"]
+        sim.config.add_account("okx", case.api_key, case.secret, passphrase=case.passphrase)
+        with httpx.Client(base_url=signvault, headers=ADMIN) as admin:
+            credential = admin.post("/admin/credentials", json={
+                "exchange": "okx", "label": "okx", "api_key": case.api_key, "api_secret": case.secret,
+                "passphrase": case.passphrase}).json()
+            return str(admin.post("/admin/clients", json={"name": "okx-bot", "credentials": [credential["id"]],
+                                                          "permissions": ["read", "trade"]}).json()["token"])
+
+    @pytest.mark.parametrize("query", ['a=b#c', 'a="quoted"', "a=<x>", "a=%22ok%22"])
+    def test_query_characters_are_signed_as_sent(self, signvault: str, sim: SimulatorServer, okx_token: str,
+                                                 query: str) -> None:
+        status, body = raw_request(signvault, "GET", f"/proxy/okx/api/v5/account/balance?{query}",
+                                   {"X-Signvault-Token": okx_token})
+        assert status == 200, body
+        assert sim.config.received[-1].verdict == "accepted"
+
+    def test_non_ascii_header_values_are_refused(self, signvault: str, okx_token: str) -> None:
+        status, body = raw_request(signvault, "GET", "/proxy/okx/api/v5/account/balance",
+                                   {"X-Signvault-Token": okx_token, "X-Note": "caf\xe9"})
+        assert status == 400, body
+
+    @pytest.mark.parametrize("path", ["/api/v5/account/balance\n", "/api\n/v5"])
+    def test_sign_refuses_newlines_in_paths(self, signvault: str, okx_token: str, path: str) -> None:
+        response = httpx.post(f"{signvault}/sign", headers={"X-Signvault-Token": okx_token},
+                              json={"credential": "okx", "method": "GET", "path": path})
+        assert response.status_code == 400, response.text
+
+    def test_deeply_nested_json_is_a_400(self, signvault: str, sim: SimulatorServer) -> None:
+        case = CASES["cryptocom"]
+        sim.config.add_account("cryptocom", case.api_key, case.secret)
+        with httpx.Client(base_url=signvault, headers=ADMIN) as admin:
+            credential = admin.post("/admin/credentials", json={
+                "exchange": "cryptocom", "label": "cdc", "api_key": case.api_key, "api_secret": case.secret}).json()
+            token = admin.post("/admin/clients", json={"name": "cdc-bot", "credentials": [credential["id"]],
+                                                       "permissions": ["read", "trade"]}).json()["token"]
+        nested = b'{"params":' + b'{"a":' * 3000 + b"1" + b"}" * 3001
+        status, body = raw_request(signvault, "POST", "/proxy/cryptocom/exchange/v1/private/create-order",
+                                   {"X-Signvault-Token": token, "Content-Type": "application/json"}, nested)
+        assert status == 400, body
+
+    def test_oversized_bodies_are_refused_before_authentication(self, signvault: str) -> None:
+        big = b"x" * (2 << 20)
+        for target in ("/sign", "/admin/credentials", "/proxy/okx/api/v5/trade/order"):
+            status, body = raw_request(signvault, "POST", target, {"Content-Type": "application/json"}, big)
+            assert status == 413, (target, body)
+            assert b"body-too-large" in body
+
+
+def test_two_replicas_keep_kraken_nonces_in_order(
+    sim: SimulatorServer, tmp_path: Path, redis_url: str, redis_prefix: str,
+) -> None:
+    """Two replicas on one Redis draw one nonce sequence and send one call at a time per key."""
+    urls = {exchange: sim.url_for(exchange) for exchange in EXCHANGE_IDS}
+    database = f"sqlite+aiosqlite:///{tmp_path / 'signvault.db'}"
+    shared = {"exchange_urls": urls, "redis_url": redis_url, "redis_prefix": redis_prefix}
+    case = CASES["kraken"]
+    with TestClient(create_app(make_settings(tmp_path, database, **shared))) as one, \
+            TestClient(create_app(make_settings(tmp_path, database, **shared))) as two:
+        headers = enrol(one, sim, case, rate_limit="1000/second")
+        with ThreadPoolExecutor(16) as pool:
+            responses = list(pool.map(lambda i: call(one if i % 2 else two, case, headers, case.read), range(60)))
+    assert all(r.status_code == 200 and r.json()["error"] == [] for r in responses)
+    verdicts = [r.verdict for r in sim.config.received if r.path == case.read[1]]
+    assert verdicts == ["accepted"] * 60

@@ -249,7 +249,8 @@ class TestHeadersAndFaults:
 class TestKrakenNonces:
     def test_forty_concurrent_calls_get_increasing_nonces_in_order(self, api: TestClient, exchange: Any) -> None:
         secret = base64.b64encode(os.urandom(64)).decode()
-        credential = create_credential(api, exchange="kraken", api_secret=secret)
+        # A generous limit: this test is about nonces (Kraken's default pacing would admit 15).
+        credential = create_credential(api, exchange="kraken", api_secret=secret, rate_limit="100/second")
         client = create_client(api, credentials=[credential["id"]])
         exchange.get("https://api.kraken.com/0/public/Time").respond(
             json={"error": [], "result": {"unixtime": int(__import__("time").time())}}
@@ -328,3 +329,16 @@ class TestWsLogin:
     def test_exchange_without_signed_login_is_400(self, api: TestClient, bot: dict[str, Any]) -> None:
         response = api.post("/sign/ws-login", json={"credential": "spot"}, headers=bot["headers"])
         assert_problem(response, 400, "bad-exchange-request")  # an HMAC Binance key cannot log in
+
+
+class TestHopByHop:
+    def test_headers_named_in_connection_are_not_forwarded_either_way(
+        self, api: TestClient, exchange: Any, bot: dict[str, Any],
+    ) -> None:
+        server_time_now(exchange)
+        account = exchange.get(f"{BINANCE}/api/v3/account").respond(
+            json={}, headers={"Connection": "X-Internal", "X-Internal": "upstream-secret", "X-Kept": "1"})
+        response = api.get("/proxy/binance/api/v3/account",
+                           headers={**bot["headers"], "Connection": "keep-alive, X-Secret-Hop", "X-Secret-Hop": "1"})
+        assert "x-secret-hop" not in account.calls.last.request.headers
+        assert "x-internal" not in response.headers and response.headers["x-kept"] == "1"

@@ -1,0 +1,109 @@
+"""Admission in front of every exchange call: own limits, exchange cooldowns, and what to do without Redis."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from typing import Literal
+
+from redis.exceptions import RedisError
+
+from app import metrics
+from app.errors import ProblemError, ServiceUnavailable
+from app.limits.budgets import Budget
+from app.limits.memory import MemoryWindows, retry_after_header
+from app.limits.redis_store import RedisWindows
+
+log = logging.getLogger("signvault.limits")
+
+BREAKER_S = 1.0  # after a Redis failure, try it again this much later (not on every request)
+OnRedisError = Literal["closed", "local"]
+
+
+class RateLimited(ProblemError):
+    status, slug, title = 429, "rate-limited", "Over the rate limit; the request was not sent"
+
+
+class ExchangeCoolingDown(ProblemError):
+    status, slug, title = 429, "exchange-cooling-down", "The exchange asked us to slow down; not sent"
+
+
+class ExchangeBanned(ProblemError):
+    status, slug, title = 503, "exchange-ban", "The exchange has banned the egress IP for now; not sent"
+
+
+class LimitsUnavailable(ServiceUnavailable):
+    slug, title = "limits-unavailable", "The shared rate-limit store is unreachable"
+
+
+def cooldown_key(exchange: str, scope: str, kind: str) -> str:
+    """e.g. binance:ip:ban, okx:key:<credential id>:throttle."""
+    return f"{exchange}:{scope}:{kind}"
+
+
+class Limiter:
+    def __init__(self, shared: RedisWindows | None, *, on_redis_error: OnRedisError = "closed",
+                 replicas: int = 1) -> None:
+        self.shared = shared
+        self.local = MemoryWindows()
+        self.on_redis_error = on_redis_error
+        self.replicas = max(1, replicas)
+        self._redis_down_until = 0.0
+
+    async def admit(self, budgets: Sequence[Budget], cooldowns: Sequence[str], *, exchange: str,
+                    trading: bool, scopes: dict[str, str]) -> None:
+        """Record the request in every budget, or raise the refusal (nothing recorded)."""
+        wait, blocker = await self._acquire(budgets, cooldowns, trading=trading)
+        if wait <= 0:
+            return
+        headers = {"Retry-After": retry_after_header(wait)}
+        if blocker is not None and ":ban" in blocker:
+            metrics.THROTTLED.labels(exchange, "cooldown").inc()
+            raise ExchangeBanned(f"{exchange} banned the egress IP; retry after {headers['Retry-After']} s",
+                                 headers=headers)
+        if blocker is not None and ":throttle" in blocker:
+            metrics.THROTTLED.labels(exchange, "cooldown").inc()
+            raise ExchangeCoolingDown(f"{exchange} asked us to slow down; retry after {headers['Retry-After']} s",
+                                      headers=headers)
+        scope = next((name for prefix, name in scopes.items() if blocker and prefix in blocker), "limit")
+        metrics.THROTTLED.labels(exchange, scope).inc()
+        raise RateLimited(f"the {scope} limit is reached; retry after {headers['Retry-After']} s", headers=headers)
+
+    async def _acquire(self, budgets: Sequence[Budget], cooldowns: Sequence[str], *,
+                       trading: bool) -> tuple[float, str | None]:
+        # A cooldown opened on this replica holds even if Redis forgot it or is away.
+        for key in cooldowns:
+            left = await self.local.cooldown_left(key)
+            if left > 0:
+                return left, key
+        if self.shared is not None and time.monotonic() >= self._redis_down_until:
+            try:
+                return await self.shared.acquire(budgets, cooldowns)
+            except (RedisError, OSError) as exc:
+                self._redis_down_until = time.monotonic() + BREAKER_S
+                metrics.LIMIT_STORE_ERRORS.inc()
+                log.warning("rate-limit store unreachable (%s)", type(exc).__name__)
+        if self.shared is not None:
+            if trading and self.on_redis_error == "closed":
+                raise LimitsUnavailable("trading is refused until the shared rate-limit store is back",
+                                        headers={"Retry-After": "1"})
+            # Each replica takes its share, so together they still stay under the limit.
+            budgets = [Budget(b.key, max(1, b.limit // self.replicas), b.window_s, b.cost) for b in budgets]
+        return await self.local.acquire(budgets, cooldowns)
+
+    async def cool_down(self, key: str, seconds: float) -> None:
+        await self.local.cool_down(key, seconds)
+        if self.shared is not None:
+            try:
+                await self.shared.cool_down(key, seconds)
+            except (RedisError, OSError):
+                metrics.LIMIT_STORE_ERRORS.inc()
+
+    async def reconcile(self, budget: Budget, used: int) -> None:
+        await self.local.reconcile(budget, used)
+        if self.shared is not None:
+            try:
+                await self.shared.reconcile(budget, used)
+            except (RedisError, OSError):
+                metrics.LIMIT_STORE_ERRORS.inc()

@@ -1,0 +1,32 @@
+"""Prometheus metrics. Labels are bounded sets (exchange ids, outcomes, status classes): never a key,
+a credential id, a client name or a path."""
+
+from __future__ import annotations
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+UPSTREAM_RESPONSES = Counter(
+    "signvault_upstream_responses_total", "Responses from exchanges, by status class.",
+    ["exchange", "status_class"], registry=REGISTRY)
+UPSTREAM_LATENCY = Histogram(
+    "signvault_upstream_latency_seconds", "Time for an exchange to answer.", ["exchange"], registry=REGISTRY,
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+THROTTLED = Counter(
+    "signvault_throttled_total", "Requests refused by signvault's own limits before reaching the exchange.",
+    ["exchange", "scope"], registry=REGISTRY)  # scope: credential, client, exchange, order, cooldown
+COOLDOWNS = Counter(
+    "signvault_cooldowns_total", "Cooldowns opened because an exchange said slow down or banned the IP.",
+    ["exchange", "kind"], registry=REGISTRY)  # kind: throttle, ban
+WEIGHT_USED = Gauge(
+    "signvault_exchange_weight_used", "Weight the exchange reports used in its current window.",
+    ["exchange"], registry=REGISTRY)
+RETRIES = Counter("signvault_upstream_retries_total", "Idempotent reads retried.", ["exchange"], registry=REGISTRY)
+LIMIT_STORE_ERRORS = Counter(
+    "signvault_limit_store_errors_total", "Failures to reach the shared limit store (Redis).", registry=REGISTRY)
+VAULT_ERRORS = Counter("signvault_vault_errors_total", "Credentials that failed to decrypt.", registry=REGISTRY)
+
+
+def render() -> tuple[bytes, str]:
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST

@@ -1,0 +1,77 @@
+"""Which budgets and cooldowns a request draws on, and what the exchange's answer says about pace.
+
+Budgets: the credential's rate (its own rate_limit or the exchange's default per key), its order
+rate for new orders, the client's rate, and the exchange-wide weighted rate of the egress IP. New
+orders and reads may use 90% of the key and IP budgets; cancels may use all of it, so a bot can
+still get out of a position when the budget is tight.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+from app import metrics
+from app.exchanges.base import Cooldown
+from app.limits.budgets import Budget, Rate, parse_rates
+from app.limits.limiter import Limiter, cooldown_key
+from app.proxy.upstream import ExchangeResponse
+
+if TYPE_CHECKING:
+    from app.proxy.service import Prepared
+
+NORMAL_SHARE = 0.9
+SCOPES = {"cred:": "credential", "orders:": "order", "client:": "client", "ip:": "exchange"}
+
+
+@lru_cache(maxsize=4096)
+def rates(text: str | None) -> tuple[Rate, ...]:
+    return parse_rates(text) if text else ()
+
+
+def budgets(prepared: Prepared) -> list[Budget]:
+    adapter, credential, client = prepared.adapter, prepared.credential, prepared.client
+    share = 1.0 if adapter.is_cancel(prepared.request) else NORMAL_SHARE
+    out = [r.budget(f"client:{client.id}") for r in rates(client.rate_limit)]
+    out += [r.budget(f"ip:{adapter.id}@{prepared.host}", adapter.weight(prepared.request), share=share)
+            for r in rates(adapter.ip_rate)]
+    if credential is not None:
+        out += [r.budget(f"cred:{credential.id}", share=share)
+                for r in rates(credential.rate_limit or adapter.key_rate)]
+        if prepared.access == "trade" and share < 1.0:
+            out += [r.budget(f"orders:{credential.id}") for r in rates(adapter.order_rate)]
+    return out
+
+
+def cooldown_keys(prepared: Prepared) -> list[str]:
+    ip = f"{prepared.adapter.id}@{prepared.host}"
+    keys = [cooldown_key(ip, "ip", "ban"), cooldown_key(ip, "ip", "throttle")]
+    if prepared.credential is not None:
+        key = f"{prepared.adapter.id}:key:{prepared.credential.id}"
+        keys += [cooldown_key(key, "key", "ban"), cooldown_key(key, "key", "throttle")]
+    return keys
+
+
+async def admit(limiter: Limiter, prepared: Prepared) -> None:
+    await limiter.admit(budgets(prepared), cooldown_keys(prepared), exchange=prepared.adapter.id,
+                        trading=prepared.access in ("trade", "withdraw"), scopes=SCOPES)
+
+
+async def observe(limiter: Limiter, prepared: Prepared, response: ExchangeResponse) -> None:
+    """Open a cooldown when the exchange says stop; count what the exchange says is used."""
+    adapter = prepared.adapter
+    headers = {k.lower(): v for k, v in response.headers}
+    cooldown: Cooldown | None = adapter.cooldown(response.status, headers, response.body)
+    if cooldown is not None:
+        owner = (f"{adapter.id}@{prepared.host}" if cooldown.scope == "ip" or prepared.credential is None
+                 else f"{adapter.id}:key:{prepared.credential.id}")
+        scope = "ip" if cooldown.scope == "ip" or prepared.credential is None else "key"
+        kind = "ban" if cooldown.ban else "throttle"
+        await limiter.cool_down(cooldown_key(owner, scope, kind), cooldown.seconds)
+        metrics.COOLDOWNS.labels(adapter.id, kind).inc()
+    used = adapter.usage(headers)
+    if used is not None:
+        metrics.WEIGHT_USED.labels(adapter.id).set(used)
+        for rate in rates(adapter.ip_rate):
+            if rate.window_s == 60:  # the exchanges that report weight report it per minute
+                await limiter.reconcile(rate.budget(f"ip:{adapter.id}@{prepared.host}"), used)

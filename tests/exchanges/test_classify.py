@@ -1,0 +1,54 @@
+"""Each request is classified read, trade or withdraw from the exchange's endpoints."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.exchanges.base import UpstreamRequest
+from app.exchanges.registry import get_adapter
+
+
+@pytest.mark.parametrize(("exchange", "method", "path", "access"), [
+    ("binance", "GET", "/api/v3/account", "read"),
+    ("binance", "POST", "/api/v3/order", "trade"),
+    ("binance", "DELETE", "/api/v3/order", "trade"),
+    ("binance", "GET", "/api/v3/ticker/price", "public"),
+    ("binance", "POST", "/sapi/v1/capital/withdraw/apply", "withdraw"),
+    ("binance", "POST", "/sapi/v1/asset/transfer", "withdraw"),
+    ("binance", "POST", "/sapi/v1/sub-account/universalTransfer", "withdraw"),
+    # Gift cards take funds and hand back a redeemable code: Binance requires withdraw rights.
+    ("binance", "POST", "/sapi/v1/giftcard/createCode", "withdraw"),
+    ("binance", "POST", "/sapi/v1/giftcard/buyCode", "withdraw"),
+    ("binance", "GET", "/sapi/v1/capital/withdraw/history", "read"),
+    ("kraken", "POST", "/0/private/Balance", "read"),
+    ("kraken", "POST", "/0/private/AddOrder", "trade"),
+    ("kraken", "POST", "/0/private/Withdraw", "withdraw"),
+    ("kraken", "POST", "/0/private/withdraw", "withdraw"),
+    ("kraken", "POST", "/0/private/WalletTransfer", "withdraw"),
+    ("kraken", "POST", "/0/private/WithdrawStatus", "read"),
+    # A WebSocket token places orders on Kraken's WebSocket API.
+    ("kraken", "POST", "/0/private/GetWebSocketsToken", "trade"),
+    ("okx", "POST", "/api/v5/asset/withdrawal", "withdraw"),
+    ("okx", "POST", "/api/v5/asset/transfer", "withdraw"),
+    ("okx", "POST", "/api/v5/users/subaccount/apikey", "withdraw"),
+    ("bybit", "POST", "/v5/asset/withdraw/create", "withdraw"),
+    ("bybit", "POST", "/v5/user/create-sub-api", "withdraw"),
+    ("kucoin", "POST", "/api/v1/withdrawals", "withdraw"),
+    ("kucoin", "POST", "/api/v1/sub/api-key", "withdraw"),
+    ("kucoin", "GET", "/api/v1/user/api-key", "read"),
+    ("gate", "POST", "/api/v4/withdrawals", "withdraw"),
+    ("gate", "POST", "/api/v4/wallet/sub_account_to_sub_account", "withdraw"),
+    ("gate", "POST", "/api/v4/sub_accounts/123/keys", "withdraw"),
+    ("bitget", "POST", "/api/v2/spot/wallet/withdrawal", "withdraw"),
+    ("coinbase", "POST", "/v2/accounts/abc/transactions", "withdraw"),
+    ("coinbase", "POST", "/V2/Accounts/abc/Transactions", "withdraw"),
+    ("coinbase", "POST", "/api/v3/brokerage/orders", "trade"),
+    ("coinbaseexchange", "POST", "/withdrawals/crypto", "withdraw"),
+    ("cryptocom", "POST", "/exchange/v1/private/create-withdrawal", "withdraw"),
+    ("cryptocom", "POST", "/exchange/v1/private/get-order-detail", "read"),
+    ("cryptocom", "POST", "/exchange/v1/private/create-order", "trade"),
+])
+def test_classification(exchange: str, method: str, path: str, access: str) -> None:
+    adapter = get_adapter(exchange)
+    assert adapter is not None
+    assert adapter.classify(UpstreamRequest(method, path)) == access

@@ -19,6 +19,7 @@ from app.credentials.routes import router as credentials_router
 from app.db import create_engine, create_readonly_sessionmaker, create_sessionmaker
 from app.errors import install_error_handlers
 from app.health.routes import router as health_router
+from app.idempotency.store import IdempotencyStore
 from app.limits.limiter import Limiter
 from app.limits.redis_store import RedisWindows
 from app.logging_setup import configure_logging
@@ -55,6 +56,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     engine = create_engine(settings.resolved_database_url)
     app.state.sessionmaker = create_sessionmaker(engine)
     app.state.readonly_sessionmaker = create_readonly_sessionmaker(engine)
+    app.state.idempotency = IdempotencyStore(app.state.sessionmaker)
     try:
         if settings.auto_migrate:
             await upgrade_to_head(engine)

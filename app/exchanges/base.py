@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
@@ -37,6 +38,24 @@ class Cooldown:
     scope: Literal["ip", "key"]
     seconds: float
     ban: bool = False
+
+
+@dataclass(frozen=True)
+class Usage:
+    """What the exchange says is spent: on the egress IP ("ip") or the key's orders ("orders")."""
+
+    scope: Literal["ip", "orders"]
+    window_s: float
+    used: int
+
+
+def reset_in_s(value: str, *, unit_ms: bool = True) -> float | None:
+    """Seconds until an epoch reset timestamp (ms, or s when unit_ms is False); None if unreadable."""
+    try:
+        at = float(value) / (1000 if unit_ms else 1)
+    except ValueError:
+        return None
+    return max(1.0, at - time.time())
 
 
 def retry_after_s(headers: Mapping[str, str], default: float) -> float:
@@ -162,9 +181,9 @@ class Exchange:
         """Cancels keep some budget when it is tight: they reduce risk, new orders add it."""
         return request.method == "DELETE" or "cancel" in request.path.lower()
 
-    def usage(self, headers: Mapping[str, str]) -> int | None:
-        """The `ip_rate` weight the exchange reports used in its window, to stay in step with its count."""
-        return None
+    def usage(self, headers: Mapping[str, str]) -> list[Usage]:
+        """What the exchange reports used, to stay in step with its own count."""
+        return []
 
     def cooldown(self, status: int, headers: Mapping[str, str], body: bytes) -> Cooldown | None:
         """Whether this response means "stop"; 429 slows one key down, 418 is an IP ban."""

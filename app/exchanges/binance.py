@@ -25,6 +25,7 @@ from app.exchanges.base import (
     RequestRefused,
     SigningKey,
     UpstreamRequest,
+    Usage,
     retry_after_s,
 )
 from app.exchanges.crypto import b64, hmac_sha256, sign_asymmetric
@@ -90,9 +91,16 @@ class Binance(Exchange):
     def weight(self, request: UpstreamRequest) -> int:
         return WEIGHTS.get((request.method, request.path), 1)
 
-    def usage(self, headers: Mapping[str, str]) -> int | None:
-        used = headers.get("x-mbx-used-weight-1m")
-        return int(used) if used and used.isdigit() else None
+    def usage(self, headers: Mapping[str, str]) -> list[Usage]:
+        # Weight is counted per IP per minute; orders per account (so per credential here).
+        reported = []
+        for name, scope, window in (("x-mbx-used-weight-1m", "ip", 60.0), ("x-mbx-order-count-10s", "orders", 10.0),
+                                    ("x-mbx-order-count-1m", "orders", 60.0),
+                                    ("x-mbx-order-count-1d", "orders", 86400.0)):
+            value = headers.get(name, "")
+            if value.isdigit():
+                reported.append(Usage(scope, window, int(value)))  # type: ignore[arg-type]
+        return reported
 
     def cooldown(self, status: int, headers: Mapping[str, str], body: bytes) -> Cooldown | None:
         # Limits are per IP: a 429 from one key means every key behind our egress must stop, and

@@ -9,7 +9,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from app.exchanges.base import Cooldown, Exchange, ExchangeSpec, Moment, SigningKey, UpstreamRequest
+from app.exchanges.base import Cooldown, Exchange, ExchangeSpec, Moment, SigningKey, UpstreamRequest, reset_in_s
 from app.exchanges.crypto import hmac_sha256
 
 DEFAULT_RECV_WINDOW = "5000"
@@ -36,6 +36,8 @@ class Bybit(Exchange):
             reset = headers.get("x-bapi-limit-reset-timestamp", "")
             seconds = int(reset) / 1000 - time.time() if reset.isdigit() else 1.0
             return Cooldown("key", max(1.0, seconds))
+        if headers.get("x-bapi-limit-status") == "0":  # the last call this window on this endpoint
+            return Cooldown("key", reset_in_s(headers.get("x-bapi-limit-reset-timestamp", "")) or 1.0)
         return super().cooldown(status, headers, body)
 
     def sign(self, request: UpstreamRequest, key: SigningKey, moment: Moment) -> UpstreamRequest:

@@ -9,7 +9,16 @@ import hashlib
 from collections.abc import Mapping
 from typing import Any
 
-from app.exchanges.base import Exchange, ExchangeSpec, Moment, RequestRefused, SigningKey, UpstreamRequest
+from app.exchanges.base import (
+    Cooldown,
+    Exchange,
+    ExchangeSpec,
+    Moment,
+    RequestRefused,
+    SigningKey,
+    UpstreamRequest,
+    reset_in_s,
+)
 from app.exchanges.crypto import hmac_sha512
 
 
@@ -46,6 +55,12 @@ class Gate(Exchange):
         sign = hmac_sha512(key.hmac_key, f"channel={channel}&event={event}&time={now}".encode()).hex()
         return {"time": now, "channel": channel, "event": event,
                 "auth": {"method": "api_key", "KEY": key.api_key, "SIGN": sign}}
+
+    def cooldown(self, status: int, headers: Mapping[str, str], body: bytes) -> Cooldown | None:
+        if headers.get("x-gate-ratelimit-requests-remain") == "0":
+            reset = headers.get("x-gate-ratelimit-reset-timestamp", "")
+            return Cooldown("key", reset_in_s(reset, unit_ms=False) or 1.0)
+        return super().cooldown(status, headers, body)
 
     def server_time_ms(self, body: Any) -> int | None:
         try:

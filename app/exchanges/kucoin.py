@@ -26,6 +26,9 @@ class KuCoin(Exchange):
         if status == 429 or b'"code":"429000"' in body or b'"code":"200002"' in body:
             reset = headers.get("gw-ratelimit-reset", "")
             return Cooldown("key", max(1.0, int(reset) / 1000) if reset.isdigit() else 10.0)
+        if headers.get("gw-ratelimit-remaining") == "0":  # the UID's resource pool is spent until reset
+            reset = headers.get("gw-ratelimit-reset", "")
+            return Cooldown("key", max(1.0, int(reset) / 1000) if reset.isdigit() else 1.0)
         return super().cooldown(status, headers, body)
 
     def __init__(self, spec: ExchangeSpec, public_prefixes: tuple[str, ...]) -> None:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app import metrics
 from app.errors import PROBLEM_JSON, TYPE_PREFIX, problem_responses
 from app.vault.repository import count_by_master_key
 from app.vault.service import Vault
@@ -30,6 +31,14 @@ class Readiness(BaseModel):
 async def health() -> Health:
     """The process is up."""
     return Health(status="ok")
+
+
+@router.get("/metrics", operation_id="metrics", response_class=PlainTextResponse,
+            responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"}})
+async def prometheus_metrics() -> PlainTextResponse:
+    """Prometheus metrics: exchange responses and latency, throttles, cooldowns, weight, retries."""
+    body, content_type = metrics.render()
+    return PlainTextResponse(body, media_type=content_type)
 
 
 @router.get("/readyz", operation_id="readiness", response_model=Readiness, responses=problem_responses(503))

@@ -2,8 +2,9 @@
 
 Budgets: the credential's rate (its own rate_limit or the exchange's default per key), its order
 rate for new orders, the client's rate, and the exchange-wide weighted rate of the egress IP. New
-orders and reads may use 90% of the key and IP budgets; cancels may use all of it, so a bot can
-still get out of a position when the budget is tight.
+orders and reads may use 90% of the exchange's published budgets (the IP rate and the default key
+rate); cancels may use all of it, so a bot can still get out of a position when the budget is tight.
+Limits an operator sets are applied exactly.
 """
 
 from __future__ import annotations
@@ -36,7 +37,9 @@ def budgets(prepared: Prepared) -> list[Budget]:
     out += [r.budget(f"ip:{adapter.id}@{prepared.host}", adapter.weight(prepared.request), share=share)
             for r in rates(adapter.ip_rate)]
     if credential is not None:
-        out += [r.budget(f"cred:{credential.id}", share=share)
+        # An operator's own rate_limit is honoured exactly; the exchange's default keeps the headroom.
+        key_share = 1.0 if credential.rate_limit else share
+        out += [r.budget(f"cred:{credential.id}", share=key_share)
                 for r in rates(credential.rate_limit or adapter.key_rate)]
         if prepared.access == "trade" and share < 1.0:
             out += [r.budget(f"orders:{credential.id}") for r in rates(adapter.order_rate)]
@@ -69,9 +72,14 @@ async def observe(limiter: Limiter, prepared: Prepared, response: ExchangeRespon
         kind = "ban" if cooldown.ban else "throttle"
         await limiter.cool_down(cooldown_key(owner, scope, kind), cooldown.seconds)
         metrics.COOLDOWNS.labels(adapter.id, kind).inc()
-    used = adapter.usage(headers)
-    if used is not None:
-        metrics.WEIGHT_USED.labels(adapter.id).set(used)
-        for rate in rates(adapter.ip_rate):
-            if rate.window_s == 60:  # the exchanges that report weight report it per minute
-                await limiter.reconcile(rate.budget(f"ip:{adapter.id}@{prepared.host}"), used)
+    for usage in adapter.usage(headers):
+        if usage.scope == "ip":
+            metrics.WEIGHT_USED.labels(adapter.id).set(usage.used)
+            scope, text = f"ip:{adapter.id}@{prepared.host}", adapter.ip_rate
+        elif prepared.credential is not None:
+            scope, text = f"orders:{prepared.credential.id}", adapter.order_rate
+        else:
+            continue
+        for rate in rates(text):
+            if rate.window_s == usage.window_s:
+                await limiter.reconcile(rate.budget(scope), usage.used)

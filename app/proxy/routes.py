@@ -12,6 +12,7 @@ from app.clients.models import Client
 from app.credentials.models import Credential
 from app.errors import ProblemError, problem_responses
 from app.exchanges.base import UpstreamRequest
+from app.idempotency.store import IdempotencyStore, StoredAnswer, check_key, fingerprint, problem_answer
 from app.proxy import pacing
 from app.proxy.paths import exchange_path, exchange_query
 from app.proxy.schemas import SignedRequest, SignRequest, WsLogin, WsLoginRequest
@@ -82,7 +83,35 @@ async def proxy(exchange: str, path: str, request: Request, client: SigningClien
     )
     prepared = await service.prepare(client, adapter, upstream, credential)
     _note(request, "proxy", prepared)
-    answer = await service.forward(prepared)
+    key = request.headers.get("idempotency-key")
+    if key is None:
+        answer = await service.forward(prepared)
+        return Response(answer.body, status_code=answer.status, headers=dict(answer.headers))
+    return await _forward_once(request, service, prepared, client.id, check_key(key), credential)
+
+
+async def _forward_once(request: Request, service: SigningService, prepared: Prepared, client_id: str, key: str,
+                        credential: str | None) -> Response:
+    """Idempotency-Key: the first request goes out; the same one again gets the stored answer."""
+    store: IdempotencyStore = request.app.state.idempotency
+    up = prepared.request
+    print_ = fingerprint(up.method, prepared.adapter.id, up.path, up.query, credential or "", up.body)
+    stored = await store.claim(client_id, key, print_)
+    if stored is not None:
+        return Response(stored.body, status_code=stored.status,
+                        headers={**dict(stored.headers), "Idempotent-Replayed": "true"})
+    try:
+        answer = await service.forward(prepared)
+    except ProblemError as exc:
+        if exc.status in (502, 504):  # it went out and its outcome is unknown: never send it again
+            await store.complete(client_id, key, problem_answer(exc))
+        else:  # refused before sending (limits, cooldowns): the key is free for a retry
+            await store.release(client_id, key)
+        raise
+    except BaseException:
+        await store.release(client_id, key)
+        raise
+    await store.complete(client_id, key, StoredAnswer(answer.status, answer.headers, answer.body))
     return Response(answer.body, status_code=answer.status, headers=dict(answer.headers))
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app import metrics
 from app.errors import ProblemError, ServiceUnavailable
 from app.settings import Settings
 from app.vault import envelope
@@ -84,4 +85,5 @@ class Vault:
                 envelope.open_sealed(self.require_ring(), sealed, credential_id, version))
         except envelope.VaultIntegrityError as exc:
             log.error("vault integrity failure on credential %s version %s: %s", credential_id, version, exc)
+            metrics.VAULT_ERRORS.inc()
             raise VaultCorrupt() from None

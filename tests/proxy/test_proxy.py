@@ -342,3 +342,47 @@ class TestHopByHop:
                            headers={**bot["headers"], "Connection": "keep-alive, X-Secret-Hop", "X-Secret-Hop": "1"})
         assert "x-secret-hop" not in account.calls.last.request.headers
         assert "x-internal" not in response.headers and response.headers["x-kept"] == "1"
+
+
+class TestCancelPriority:
+    def test_cancels_keep_the_last_tenth_of_the_exchange_budget(
+        self, api: TestClient, exchange: Any, bot: dict[str, Any],
+    ) -> None:
+        server_time_now(exchange)
+        # Binance says 5400 of its 6000 weight is used: the 90% line for everything but cancels.
+        exchange.get(f"{BINANCE}/api/v3/account").respond(json={}, headers={"X-MBX-USED-WEIGHT-1M": "5400"})
+        cancel = exchange.delete(f"{BINANCE}/api/v3/order").respond(json={"status": "CANCELED"})
+        order = exchange.post(f"{BINANCE}/api/v3/order").respond(json={"status": "NEW"})
+        assert api.get("/proxy/binance/api/v3/account", headers=bot["headers"]).status_code == 200
+        refused = api.post("/proxy/binance/api/v3/order?symbol=BTCUSDT&side=BUY&type=MARKET&quantity=1",
+                           headers=bot["headers"])
+        assert_problem(refused, 429, "rate-limited")
+        assert api.delete("/proxy/binance/api/v3/order?symbol=BTCUSDT&orderId=1",
+                          headers=bot["headers"]).status_code == 200
+        assert cancel.call_count == 1 and order.call_count == 0
+
+
+class TestExchangeCounters:
+    def test_binance_order_counts_are_followed(self, api: TestClient, exchange: Any, bot: dict[str, Any]) -> None:
+        server_time_now(exchange)
+        order = exchange.post(f"{BINANCE}/api/v3/order").respond(
+            json={"status": "NEW"}, headers={"X-MBX-ORDER-COUNT-10S": "100", "X-MBX-ORDER-COUNT-1D": "100"})
+        target = "/proxy/binance/api/v3/order?symbol=BTCUSDT&side=BUY&type=MARKET&quantity=1"
+        assert api.post(target, headers=bot["headers"]).status_code == 200
+        assert_problem(api.post(target, headers=bot["headers"]), 429, "rate-limited")  # 100 per 10 s: spent
+        assert order.call_count == 1
+
+    def test_a_spent_endpoint_counter_cools_the_key_down(self, api: TestClient, exchange: Any) -> None:
+        credential = create_credential(api, exchange="bybit", label="bybit")
+        client = create_client(api, credentials=[credential["id"]])
+        exchange.get("https://api.bybit.com/v5/market/time").respond(
+            json={"retCode": 0, "result": {"timeNano": str(__import__("time").time_ns())}})
+        reset = str(int(__import__("time").time() * 1000) + 3000)
+        balance = exchange.get("https://api.bybit.com/v5/account/wallet-balance").respond(
+            json={"retCode": 0}, headers={"X-Bapi-Limit-Status": "0", "X-Bapi-Limit-Reset-Timestamp": reset})
+        headers = {"X-Signvault-Token": client["token"]}
+        assert api.get("/proxy/bybit/v5/account/wallet-balance", headers=headers).status_code == 200
+        refused = api.get("/proxy/bybit/v5/account/wallet-balance", headers=headers)
+        assert_problem(refused, 429, "exchange-cooling-down")
+        assert int(refused.headers["retry-after"]) in (2, 3)
+        assert balance.call_count == 1

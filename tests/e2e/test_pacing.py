@@ -1,0 +1,253 @@
+"""Never get the shared IP banned: signvault's own limits, the exchange's back-off, safe retries."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.main import create_app
+from tests.conftest import ADMIN, assert_problem, make_settings
+from tests.e2e.conftest import CASES, Case, call, enrol
+from tests.simulator import EXCHANGE_IDS, SimulatorServer
+
+BINANCE: Case = CASES["binance"]
+OKX: Case = CASES["okx"]
+
+
+def reached(sim: SimulatorServer, path: str) -> int:
+    return len([r for r in sim.config.received if r.path == path])
+
+
+def gateway_for(sim: SimulatorServer, tmp_path: Path, **settings: object) -> TestClient:
+    urls = {exchange: sim.url_for(exchange) for exchange in EXCHANGE_IDS}
+    return TestClient(create_app(make_settings(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'signvault.db'}",
+                                               exchange_urls=urls, **settings)))
+
+
+class TestOwnLimits:
+    def test_thirty_concurrent_calls_on_a_5_per_second_key(self, gateway: TestClient, sim: SimulatorServer) -> None:
+        headers = enrol(gateway, sim, OKX, rate_limit="5/second")
+        with ThreadPoolExecutor(30) as pool:
+            responses = list(pool.map(lambda _: call(gateway, OKX, headers, OKX.read), range(30)))
+        admitted = [r for r in responses if r.status_code == 200]
+        refused = [r for r in responses if r.status_code == 429]
+        assert len(admitted) + len(refused) == 30
+        assert 1 <= len(admitted) <= 5  # "5 per second" could span two seconds only if the test ran slow
+        assert reached(sim, "/api/v5/account/balance") == len(admitted)
+        for response in refused:
+            assert response.json()["type"] == "urn:signvault:problem:rate-limited"
+            assert 1 <= int(response.headers["retry-after"]) <= 1
+
+    def test_two_replicas_on_one_redis_admit_the_limit_together(
+        self, sim: SimulatorServer, tmp_path: Path, redis_url: str, redis_prefix: str,
+    ) -> None:
+        shared = {"redis_url": redis_url, "redis_prefix": redis_prefix}
+        with gateway_for(sim, tmp_path, **shared) as one, gateway_for(sim, tmp_path, **shared) as two:
+            headers = enrol(one, sim, OKX, rate_limit="6/minute")
+            with ThreadPoolExecutor(20) as pool:
+                responses = list(pool.map(lambda i: call(one if i % 2 else two, OKX, headers, OKX.read), range(40)))
+        assert [r.status_code for r in responses].count(200) == 6
+        assert reached(sim, "/api/v5/account/balance") == 6
+
+    def test_the_client_limit_spans_its_credentials(self, gateway: TestClient, sim: SimulatorServer) -> None:
+        headers = enrol(gateway, sim, OKX)
+        client = gateway.get("/admin/clients/bot-okx", headers=ADMIN).json()
+        gateway.patch(f"/admin/clients/{client['id']}", headers=ADMIN, json={"rate_limit": "3/minute"})
+        statuses = [call(gateway, OKX, headers, OKX.read).status_code for _ in range(5)]
+        assert statuses == [200, 200, 200, 429, 429]
+
+
+class TestExchangeBackOff:
+    def test_429_then_418_stop_every_key_until_the_exchange_allows(
+        self, gateway: TestClient, sim: SimulatorServer,
+    ) -> None:
+        first = enrol(gateway, sim, BINANCE)
+        second_case = Case("binance", "another-binance-secret-0123456", BINANCE.read, BINANCE.order,
+                           BINANCE.withdraw, api_key="SECONDKEY00000000", content_type=BINANCE.content_type)
+        sim.config.add_account("binance", second_case.api_key, second_case.secret)
+        credential = gateway.post("/admin/credentials", headers=ADMIN, json={
+            "exchange": "binance", "label": "second", "api_key": second_case.api_key,
+            "api_secret": second_case.secret}).json()
+        second = {"X-Signvault-Token": gateway.post("/admin/clients", headers=ADMIN, json={
+            "name": "second-bot", "credentials": [credential["id"]], "permissions": ["read"]}).json()["token"]}
+
+        sim.config.force("binance", 429, {"code": -1003, "msg": "Too many requests."}, {"Retry-After": "1"},
+                         path="/api/v3/account")
+        assert call(gateway, BINANCE, first, BINANCE.read).status_code == 429  # the exchange's own answer
+        before = reached(sim, "/api/v3/account")
+        refused = call(gateway, second_case, second, BINANCE.read)  # another key, same IP: held back
+        assert_problem(refused, 429, "exchange-cooling-down")
+        assert refused.headers["retry-after"] == "1"
+        assert reached(sim, "/api/v3/account") == before
+
+        time.sleep(1.1)
+        sim.config.force("binance", 418, {"code": -1003, "msg": "Way too many requests; IP banned."},
+                         {"Retry-After": "2"}, path="/api/v3/account")
+        assert call(gateway, BINANCE, first, BINANCE.read).status_code == 418
+        for headers, case in ((first, BINANCE), (second, second_case)):
+            banned = call(gateway, case, headers, BINANCE.read)
+            assert_problem(banned, 503, "exchange-ban")
+            assert int(banned.headers["retry-after"]) in (1, 2)
+        assert reached(sim, "/api/v3/account") == before + 1
+
+        time.sleep(2.1)
+        assert call(gateway, second_case, second, BINANCE.read).status_code == 200
+
+    def test_used_weight_near_the_limit_throttles_before_the_exchange(
+        self, gateway: TestClient, sim: SimulatorServer,
+    ) -> None:
+        headers = enrol(gateway, sim, BINANCE)
+        sim.config.force("binance", 200, {"balances": []}, {"X-MBX-USED-WEIGHT-1M": "5390"}, path="/api/v3/account")
+        assert call(gateway, BINANCE, headers, BINANCE.read).status_code == 200
+        before = reached(sim, "/api/v3/account")
+        throttled = call(gateway, BINANCE, headers, BINANCE.read)  # weight 20 would pass 90% of 6000
+        assert_problem(throttled, 429, "rate-limited")
+        assert 1 <= int(throttled.headers["retry-after"]) <= 60
+        assert reached(sim, "/api/v3/account") == before
+        metrics = gateway.get("/metrics").text
+        assert 'signvault_exchange_weight_used{exchange="binance"} 5390.0' in metrics
+        assert 'signvault_throttled_total{exchange="binance",scope="exchange"}' in metrics
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[tuple[str, callable]]:
+    """A Redis of this test's own, so stopping it disturbs nobody else."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("redis-server is not installed")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    processes: list[subprocess.Popen[bytes]] = []
+
+    def start() -> None:
+        process = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                                    "--appendonly", "no", "--dir", str(tmp_path)], stdout=subprocess.DEVNULL)
+        processes.append(process)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    return
+            time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def stop() -> None:
+        for process in processes:
+            process.terminate()
+            process.wait(10)
+
+    start()
+    yield f"redis://127.0.0.1:{port}/0", (start, stop)
+    stop()
+
+
+def test_redis_stopping_closes_trading_and_recovery_is_automatic(
+    sim: SimulatorServer, tmp_path: Path, private_redis: tuple[str, tuple],
+) -> None:
+    url, (start, stop) = private_redis
+    with gateway_for(sim, tmp_path, redis_url=url) as gateway:
+        headers = enrol(gateway, sim, OKX)
+        assert call(gateway, OKX, headers, OKX.order).status_code == 200
+        stop()
+        orders_before = reached(sim, "/api/v5/trade/order")
+        assert_problem(call(gateway, OKX, headers, OKX.order), 503, "limits-unavailable")
+        assert reached(sim, "/api/v5/trade/order") == orders_before
+        assert call(gateway, OKX, headers, OKX.read).status_code == 200  # reads go on, on a local share
+        start()
+        deadline = time.monotonic() + 10
+        while call(gateway, OKX, headers, OKX.order).status_code != 200:
+            assert time.monotonic() < deadline, "trading did not come back after Redis did"
+            time.sleep(0.2)
+
+
+class TestRetries:
+    def test_an_order_that_times_out_is_not_retried(self, sim: SimulatorServer, tmp_path: Path) -> None:
+        with gateway_for(sim, tmp_path, upstream_timeout_s=0.5) as gateway:
+            headers = enrol(gateway, sim, OKX)
+            sim.config.force("okx", delay_seconds=2.0, path="/api/v5/trade/order")
+            response = call(gateway, OKX, headers, OKX.order)
+        body = assert_problem(response, 504, "exchange-timeout")
+        assert "may or may not" in body["detail"]
+        assert reached(sim, "/api/v5/trade/order") == 1
+
+    def test_an_order_that_gets_a_5xx_is_not_retried_and_is_reported_unknown(
+        self, gateway: TestClient, sim: SimulatorServer,
+    ) -> None:
+        headers = enrol(gateway, sim, OKX)
+        sim.config.force("okx", 503, "upstream busy", path="/api/v5/trade/order")
+        body = assert_problem(call(gateway, OKX, headers, OKX.order), 502, "exchange-outcome-unknown")
+        assert "503" in body["detail"] and "may or may not" in body["detail"]
+        assert reached(sim, "/api/v5/trade/order") == 1
+
+    def test_a_read_that_gets_a_503_is_retried(self, gateway: TestClient, sim: SimulatorServer) -> None:
+        headers = enrol(gateway, sim, OKX)
+        sim.config.force("okx", 503, "busy", path="/api/v5/account/balance", times=2)
+        assert call(gateway, OKX, headers, OKX.read).status_code == 200
+        assert reached(sim, "/api/v5/account/balance") == 3
+
+
+class TestIdempotencyKey:
+    def order(self, gateway: TestClient, headers: dict[str, str], key: str, body: bytes | None = None):  # type: ignore[no-untyped-def]
+        return gateway.post("/proxy/okx/api/v5/trade/order", content=body or OKX.order[2],
+                            headers={**headers, "content-type": "application/json", "Idempotency-Key": key})
+
+    def test_the_same_request_again_gets_the_stored_answer(self, gateway: TestClient, sim: SimulatorServer) -> None:
+        headers = enrol(gateway, sim, OKX)
+        first = self.order(gateway, headers, "order-1")
+        again = self.order(gateway, headers, "order-1")
+        assert first.status_code == again.status_code == 200
+        assert again.content == first.content and again.headers["idempotent-replayed"] == "true"
+        assert reached(sim, "/api/v5/trade/order") == 1
+
+    def test_a_different_payload_is_422(self, gateway: TestClient, sim: SimulatorServer) -> None:
+        headers = enrol(gateway, sim, OKX)
+        assert self.order(gateway, headers, "order-2").status_code == 200
+        other = self.order(gateway, headers, "order-2", OKX.order[2].replace(b'"sz":"1"', b'"sz":"2"'))
+        assert_problem(other, 422, "idempotency-key-reused")
+        assert reached(sim, "/api/v5/trade/order") == 1
+
+    def test_a_concurrent_duplicate_is_409_and_only_one_reaches_the_exchange(
+        self, gateway: TestClient, sim: SimulatorServer,
+    ) -> None:
+        headers = enrol(gateway, sim, OKX)
+        sim.config.force("okx", delay_seconds=0.6, path="/api/v5/trade/order")
+        with ThreadPoolExecutor(5) as pool:
+            futures = [pool.submit(self.order, gateway, headers, "order-3")]
+            time.sleep(0.2)
+            futures += [pool.submit(self.order, gateway, headers, "order-3") for _ in range(4)]
+            statuses = sorted(f.result().status_code for f in futures)
+        assert statuses == [200, 409, 409, 409, 409]
+        assert reached(sim, "/api/v5/trade/order") == 1
+        assert self.order(gateway, headers, "order-3").headers["idempotent-replayed"] == "true"
+
+    def test_an_unknown_outcome_is_replayed_not_resent(self, sim: SimulatorServer, tmp_path: Path) -> None:
+        with gateway_for(sim, tmp_path, upstream_timeout_s=0.5) as gateway:
+            headers = enrol(gateway, sim, OKX)
+            sim.config.force("okx", delay_seconds=2.0, path="/api/v5/trade/order")
+            assert self.order(gateway, headers, "order-4").status_code == 504
+            replay = self.order(gateway, headers, "order-4")
+        assert_problem(replay, 504, "exchange-timeout")
+        assert reached(sim, "/api/v5/trade/order") == 1
+
+    def test_a_refusal_before_sending_frees_the_key(self, gateway: TestClient, sim: SimulatorServer) -> None:
+        headers = enrol(gateway, sim, OKX, rate_limit="1/minute")
+        assert self.order(gateway, headers, "x").status_code == 200
+        assert_problem(self.order(gateway, headers, "order-5"), 429, "rate-limited")
+        client = gateway.get("/admin/clients/bot-okx", headers=ADMIN).json()
+        credential = client["credentials"][0]["id"]
+        gateway.patch(f"/admin/credentials/{credential}", headers=ADMIN, json={"rate_limit": "100/minute"})
+        assert self.order(gateway, headers, "order-5").status_code == 200
+
+    @pytest.mark.parametrize("key", ["", "x" * 129, "has space", "tab\there"])
+    def test_bad_keys_are_refused(self, gateway: TestClient, sim: SimulatorServer, key: str) -> None:
+        headers = enrol(gateway, sim, OKX)
+        assert_problem(self.order(gateway, headers, key), 422)

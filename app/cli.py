@@ -77,7 +77,7 @@ def _rewrap(args: argparse.Namespace) -> int:
             return 1
         finally:
             await engine.dispose()
-        print(f"rewrapped {report.rewrapped} data keys under {ring.primary.id}; "
+        print(f"rewrapped {report.rewrapped} data keys under {report.target}; "
               f"{report.remaining} remain on older keys")
         return 0 if report.remaining == 0 else 1
 

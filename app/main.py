@@ -12,11 +12,14 @@ from app import __version__
 from app.admin.bootstrap import ensure_admin_token
 from app.audit.middleware import AuditMiddleware
 from app.audit.routes import router as audit_router
+from app.background import start_background_checks
 from app.body_limit import BodyLimit
 from app.clients.routes import me_router
 from app.clients.routes import router as clients_router
 from app.credentials.routes import router as credentials_router
 from app.db import create_engine, create_readonly_sessionmaker, create_sessionmaker
+from app.egress.monitor import EgressMonitor
+from app.egress.routes import router as egress_router
 from app.errors import install_error_handlers
 from app.health.routes import router as health_router
 from app.idempotency.store import IdempotencyStore
@@ -33,6 +36,7 @@ from app.redis_client import connect as connect_redis
 from app.request_guard import RequestGuard
 from app.settings import Settings
 from app.tokens import hash_token
+from app.vault.routes import router as vault_router
 from app.vault.service import Vault
 
 log = logging.getLogger("signvault")
@@ -64,7 +68,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await app.state.vault.check_rows_covered(app.state.sessionmaker)
         _announce_development_setup(settings, app.state.vault)
         await ensure_admin_token(settings, app.state.sessionmaker)
-        http = create_client(settings.upstream_timeout_s)
+        proxy = settings.egress_proxy.get_secret_value() if settings.egress_proxy else None
+        http = create_client(settings.upstream_timeout_s, egress_proxy=proxy, source_ip=settings.egress_source_ip)
         redis = connect_redis(settings.redis_url) if settings.redis_url else None
         nonces = (RedisNonceSource(redis, settings.redis_prefix, hold_s=settings.upstream_timeout_s + 5)
                   if redis is not None else NonceSource())
@@ -73,9 +78,13 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.signing = SigningService(
             settings, SigningKeyCache(app.state.vault, app.state.readonly_sessionmaker), nonces, http, limiter)
         app.state.redis = redis
+        app.state.egress = EgressMonitor(settings, http)
+        tasks = start_background_checks(app)
         log.info("signvault %s ready on %s", __version__, engine.url.render_as_string(hide_password=True))
         yield
     finally:
+        for task in locals().get("tasks", []):
+            task.cancel()
         signing = getattr(app.state, "signing", None)
         if signing is not None:
             await signing.http.aclose()
@@ -103,7 +112,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(AuditMiddleware)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestGuard)  # added last, so it runs first
-    for router in (health_router, credentials_router, clients_router, audit_router, me_router, proxy_router):
+    for router in (health_router, credentials_router, clients_router, audit_router, me_router, proxy_router,
+                   egress_router, vault_router):
         app.include_router(router)
     return app
 

@@ -25,6 +25,10 @@ WEIGHT_USED = Gauge(
 RETRIES = Counter("signvault_upstream_retries_total", "Idempotent reads retried.", ["exchange"], registry=REGISTRY)
 LIMIT_STORE_ERRORS = Counter(
     "signvault_limit_store_errors_total", "Failures to reach the shared limit store (Redis).", registry=REGISTRY)
+EGRESS_MISMATCH = Gauge(
+    "signvault_egress_ip_mismatch", "1 when exchanges see another IP than the whitelisted one.", registry=REGISTRY)
+CREDENTIAL_CHECKS = Counter(
+    "signvault_credential_checks_total", "Connection checks, by outcome.", ["exchange", "status"], registry=REGISTRY)
 VAULT_ERRORS = Counter("signvault_vault_errors_total", "Credentials that failed to decrypt.", registry=REGISTRY)
 
 

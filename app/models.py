@@ -6,6 +6,7 @@ from app.clients.models import Client, client_credentials
 from app.credentials.models import Credential, CredentialVersion
 from app.db import Base
 from app.idempotency.models import IdempotencyRecord
+from app.vault.models import MasterKeyState
 
 __all__ = ["AdminToken", "AuditEvent", "Base", "Client", "Credential", "CredentialVersion", "IdempotencyRecord",
-           "client_credentials"]
+           "MasterKeyState", "client_credentials"]

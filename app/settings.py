@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import ipaddress
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DATABASE_FILE = "signvault.db"
@@ -41,6 +42,17 @@ class Settings(BaseSettings):
         default="closed", description="closed: trading gets 503 while Redis is away; local: a local share.")
     replicas: int = Field(default=1, ge=1, description="How many replicas share the limits (for local shares).")
 
+    # Egress: how exchange traffic leaves, so ops can whitelist one fixed IP at every exchange.
+    egress_proxy: SecretStr | None = Field(
+        default=None, description="http(s)://[user:pass@]host:port of a forward proxy on the static-IP host.")
+    egress_source_ip: str | None = Field(default=None, description="Local address outgoing sockets bind to.")
+    egress_ips: list[str] = Field(default_factory=list, description="The IP(s) exchanges must see (JSON list).")
+    egress_echo_url: str | None = Field(
+        default="https://api.ipify.org", description="Answers with the caller's IP; empty disables the check.")
+    egress_check_interval_s: float = Field(default=300.0, ge=0, description="0 disables periodic checks.")
+    refuse_withdraw_keys: bool = Field(default=False, description="Refuse keys whose withdrawals are enabled.")
+    check_interval_s: float = Field(default=0.0, ge=0, description="Check every credential this often; 0: never.")
+
     host: str = "127.0.0.1"
     port: int = 8000
     docs_enabled: bool = Field(default=True, description="Serve /docs, /redoc and /openapi.json.")
@@ -57,6 +69,24 @@ class Settings(BaseSettings):
                     or parts.query or parts.fragment:
                 raise ValueError(f"{exchange}: must be an http(s) URL with no user info, query or fragment")
         return urls
+
+    @field_validator("egress_source_ip")
+    @classmethod
+    def _check_source_ip(cls, value: str | None) -> str | None:
+        if value:
+            ipaddress.ip_address(value)  # ValueError names the field
+        return value or None
+
+    @field_validator("egress_ips")
+    @classmethod
+    def _check_egress_ips(cls, values: list[str]) -> list[str]:
+        return [str(ipaddress.ip_address(v)) for v in values]
+
+    @model_validator(mode="after")
+    def _one_egress_path(self) -> Settings:
+        if self.egress_proxy is not None and self.egress_source_ip:
+            raise ValueError("set SIGNVAULT_EGRESS_PROXY or SIGNVAULT_EGRESS_SOURCE_IP, not both")
+        return self
 
     @cached_property
     def resolved_database_url(self) -> str:

@@ -62,7 +62,7 @@ def exercise(api: TestClient) -> tuple[list[str], list[str]]:
                                              "api_secret": CANARY_SECRET, "passphrase": CANARY_PASSPHRASE})
     call("POST", "/admin/credentials", json={"api_secret": CANARY_SECRET, "passphrase": CANARY_PASSPHRASE})
     call("PATCH", f"/admin/credentials/{binance['id']}", json={"api_secret": CANARY_SECRET})
-    call("POST", f"/admin/credentials/{binance['id']}/rotate",
+    call("POST", f"/admin/credentials/{binance['id']}/rotate?force=true",
          json={"api_key": "RotatedCanaryKey5678", "api_secret": "RotatedCanarySecret1234"})
     call("GET", "/admin/credentials")
     call("GET", f"/admin/credentials/{binance['id']}")

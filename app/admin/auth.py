@@ -11,7 +11,6 @@ from sqlalchemy import select
 
 from app.admin.models import AdminToken
 from app.audit.context import start_audit
-from app.db import SessionDep
 from app.errors import NotAuthenticated
 from app.tokens import hash_token, same_hash
 
@@ -31,7 +30,6 @@ class Admin:
 
 async def require_admin(
     request: Request,
-    session: SessionDep,
     presented: Annotated[HTTPAuthorizationCredentials | None, Depends(admin_bearer)],
 ) -> Admin:
     if presented is None:
@@ -41,8 +39,11 @@ async def require_admin(
     if env_hash is not None and same_hash(digest, env_hash):
         admin = Admin(ENV_TOKEN_NAME)
     else:
-        row = await session.scalar(
-            select(AdminToken).where(AdminToken.token_hash == digest, AdminToken.revoked_at.is_(None)))
+        # A short read-only session: the route's own transaction must not start (and, on SQLite,
+        # take the write lock) before the route decides to, e.g. after asking an exchange something.
+        async with request.app.state.readonly_sessionmaker() as session:
+            row = await session.scalar(
+                select(AdminToken).where(AdminToken.token_hash == digest, AdminToken.revoked_at.is_(None)))
         if row is None or not same_hash(row.token_hash, digest):
             raise NotAuthenticated("the admin token is not valid")
         admin = Admin(row.name)

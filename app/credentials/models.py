@@ -27,6 +27,11 @@ class Credential(Base):
     api_key_hint: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # The last connection check: its status in the exchange's terms, and what the key may do there.
+    check_status: Mapped[str | None] = mapped_column(String(32))
+    check_detail: Mapped[str | None] = mapped_column(String(300))
+    checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    exchange_permissions: Mapped[dict[str, bool | None] | None] = mapped_column(JSON)
 
     versions: Mapped[list[CredentialVersion]] = relationship(
         back_populates="credential", lazy="raise", cascade="all, delete-orphan", passive_deletes=True,

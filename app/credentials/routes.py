@@ -1,27 +1,58 @@
-"""`/admin/credentials`: add, read, change, rotate and delete exchange credentials."""
+"""`/admin/credentials`: add, read, change, check, rotate, roll back and delete exchange credentials.
+
+Routes that ask the exchange something (check, rotate, create with SIGNVAULT_REFUSE_WITHDRAW_KEYS) do
+so outside any database transaction, then write in a short one of their own.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response, status
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response, status
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.admin.auth import AdminDep
 from app.audit.context import audit_of
 from app.credentials import repository, service
 from app.credentials.models import Credential
 from app.credentials.schemas import (
+    CheckRead,
     CredentialCreate,
     CredentialDetail,
     CredentialPage,
     CredentialRead,
+    CredentialRollback,
     CredentialRotate,
     CredentialUpdate,
     CredentialVersionRead,
+    KeyPermissionsRead,
 )
-from app.db import SessionDep
+from app.db import SessionDep, utcnow
 from app.deps import VaultDep
 from app.errors import problem_responses
+from app.exchanges.base import CheckResult, KeyPermissions
+from app.proxy.service import SigningService
 
 router = APIRouter(prefix="/admin/credentials", tags=["credentials"], responses=problem_responses(401))
+
+
+def _signing(request: Request) -> SigningService:
+    signing: SigningService = request.app.state.signing
+    return signing
+
+
+@asynccontextmanager
+async def _writing(request: Request) -> AsyncIterator[AsyncSession]:
+    async with request.app.state.sessionmaker() as session, session.begin():
+        yield session
+
+
+async def _load(request: Request, ref: str) -> Credential:
+    async with request.app.state.readonly_sessionmaker() as session:
+        return await service.get(session, ref)
 
 
 def _forget_keys(request: Request, credential_id: str) -> None:
@@ -39,7 +70,26 @@ def _noted(request: Request, credential: Credential) -> Credential:
     return credential
 
 
-async def _detail(session: SessionDep, credential: Credential) -> CredentialDetail:
+def _check_read(credential: Credential) -> CheckRead | None:
+    if credential.check_status is None:
+        return None
+    stored = credential.exchange_permissions
+    permissions = KeyPermissions(**stored) if stored else None
+    return CheckRead(status=credential.check_status, detail=credential.check_detail,
+                     checked_at=credential.checked_at,
+                     permissions=KeyPermissionsRead(**stored) if stored else None,
+                     warnings=service.warnings_of(permissions))
+
+
+def _read(credential: Credential) -> CredentialRead:
+    return CredentialRead(
+        id=credential.id, exchange=credential.exchange, label=credential.label, key_type=credential.key_type,
+        environment=credential.environment, permissions=credential.permissions, rate_limit=credential.rate_limit,
+        enabled=credential.enabled, api_key_hint=credential.api_key_hint, active_version=credential.active_version,
+        created_at=credential.created_at, updated_at=credential.updated_at, check=_check_read(credential))
+
+
+async def _detail(session: AsyncSession, credential: Credential) -> CredentialDetail:
     versions = [
         CredentialVersionRead(
             version=v.version, key_type=v.key_type, api_key_hint=v.api_key_hint,
@@ -47,29 +97,51 @@ async def _detail(session: SessionDep, credential: Credential) -> CredentialDeta
             created_at=v.created_at)
         for v in await repository.versions(session, credential.id)
     ]
-    return CredentialDetail(**CredentialRead.model_validate(credential, from_attributes=True).model_dump(),
-                            versions=versions)
+    return CredentialDetail(**_read(credential).model_dump(), versions=versions)
+
+
+def _result_read(result: CheckResult) -> CheckRead:
+    permissions = result.permissions
+    return CheckRead(status=result.status, detail=result.detail, checked_at=utcnow(),
+                     permissions=KeyPermissionsRead(**vars(permissions)) if permissions else None,
+                     warnings=service.warnings_of(permissions))
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, operation_id="create_credential",
              responses=problem_responses(409, 422, 503))
-async def create_credential(body: CredentialCreate, request: Request, session: SessionDep, vault: VaultDep,
+async def create_credential(body: CredentialCreate, request: Request, vault: VaultDep,
                             _: AdminDep) -> CredentialDetail:
-    """Store an exchange API key; the response shows metadata and a key hint, never the secret."""
-    credential = _noted(request, await service.create(session, vault, body))
-    return await _detail(session, credential)
+    """Store an exchange API key; the response shows metadata and a key hint, never the secret.
+
+    With SIGNVAULT_REFUSE_WITHDRAW_KEYS set, the key is checked at the exchange first and refused
+    (422) if the exchange says it can withdraw."""
+    result: CheckResult | None = None
+    credential_id = str(uuid.uuid4())
+    if request.app.state.settings.refuse_withdraw_keys:
+        spec, key_type, material = service.new_material(body)
+        probe = Credential(id=credential_id, exchange=spec.id, label=body.label, environment=body.environment,
+                           permissions=list(body.permissions), rate_limit=body.rate_limit, enabled=True,
+                           active_version=1, key_type=key_type, api_key_hint="")
+        result = await _signing(request).check(probe, service.signing_key_of(spec.id, key_type, material))
+        if result.permissions is not None and result.permissions.withdraw:
+            raise service.WithdrawKeyRefused.field(
+                "api_key", "the exchange says this key can withdraw; create one without withdrawals")
+    async with _writing(request) as session:
+        credential = _noted(request, await service.create(session, vault, body, credential_id))
+        if result is not None:
+            await service.record_check(session, credential.id, result)
+        return await _detail(session, credential)
 
 
 @router.get("", operation_id="list_credentials")
 async def list_credentials(session: SessionDep, _: AdminDep, exchange: str | None = None) -> CredentialPage:
     """Every credential's metadata, optionally for one exchange."""
-    rows = await repository.list_all(session, exchange)
-    return CredentialPage(items=[CredentialRead.model_validate(c, from_attributes=True) for c in rows])
+    return CredentialPage(items=[_read(c) for c in await repository.list_all(session, exchange)])
 
 
 @router.get("/{ref}", operation_id="get_credential", responses=problem_responses(404, 409))
 async def get_credential(ref: str, request: Request, session: SessionDep, _: AdminDep) -> CredentialDetail:
-    """One credential by id, label or `exchange:label`, with its versions."""
+    """One credential by id, label or `exchange:label`, with its versions and last check."""
     return await _detail(session, _noted(request, await service.get(session, ref)))
 
 
@@ -84,14 +156,54 @@ async def update_credential(ref: str, body: CredentialUpdate, request: Request, 
     return await _detail(session, updated)
 
 
+@router.post("/{ref}/check", operation_id="check_credential", responses=problem_responses(404, 409, 503))
+async def check_credential(ref: str, request: Request, _: AdminDep) -> CheckRead:
+    """Call a cheap authenticated endpoint through the egress path and report, in the exchange's
+    terms, whether the key works, and what it may do where the exchange says."""
+    credential = _noted(request, await _load(request, ref))
+    signing = _signing(request)
+    result = await signing.check(credential, await signing.keys.get(credential))
+    async with _writing(request) as session:
+        await service.record_check(session, credential.id, result)
+    return _result_read(result)
+
+
 @router.post("/{ref}/rotate", operation_id="rotate_credential", responses=problem_responses(404, 409, 422, 503))
-async def rotate_credential(ref: str, body: CredentialRotate, request: Request, session: SessionDep,
-                            vault: VaultDep, _: AdminDep) -> CredentialDetail:
-    """Replace the key: the new version becomes active at once; the id and label stay the same."""
-    credential = await service.get(session, ref)
-    rotated = _noted(request, await service.rotate(session, vault, credential, body))
+async def rotate_credential(
+    ref: str, body: CredentialRotate, request: Request, vault: VaultDep, _: AdminDep,
+    force: Annotated[bool, Query(description="Promote without checking the new key first.")] = False,
+) -> CredentialDetail:
+    """Replace the key without downtime: the new key is checked at the exchange first and only then
+    made active; a failed check leaves the old key serving (422 says why). Requests already under way
+    finish with the version they started with."""
+    loaded = _noted(request, await _load(request, ref))
+    result: CheckResult | None = None
+    if not force:
+        key_type, material = service.rotation_material(loaded, body)
+        result = await _signing(request).check(loaded, service.signing_key_of(loaded.exchange, key_type, material))
+        if result.status != "connected":
+            raise service.KeyCheckFailed(
+                f"{result.status}: {result.detail}. The old key stays active; fix the new key (or use ?force=true).")
+    guarded = body.model_copy(update={"expected_version": body.expected_version or loaded.active_version})
+    async with _writing(request) as session:
+        credential = await service.get(session, ref)
+        rotated = _noted(request, await service.rotate(session, vault, credential, guarded))
+        if result is not None:
+            await service.record_check(session, rotated.id, result)
+            await session.refresh(rotated)
+        detail = await _detail(session, rotated)
     _forget_keys(request, rotated.id)
-    return await _detail(session, rotated)
+    return detail
+
+
+@router.post("/{ref}/rollback", operation_id="rollback_credential", responses=problem_responses(404, 409, 422))
+async def rollback_credential(ref: str, request: Request, session: SessionDep, _: AdminDep,
+                              body: CredentialRollback | None = None) -> CredentialDetail:
+    """Make the previous version (or a given one) active again, in one call."""
+    credential = _noted(request, await service.get(session, ref))
+    rolled = await service.rollback(session, credential, body.version if body else None)
+    _forget_keys(request, rolled.id)
+    return await _detail(session, rolled)
 
 
 @router.delete("/{ref}", status_code=status.HTTP_204_NO_CONTENT, operation_id="delete_credential",

@@ -96,6 +96,26 @@ class CredentialUpdate(_Strict):
         return None if value is None else unique_permissions(value)
 
 
+class KeyPermissionsRead(BaseModel):
+    read: bool | None
+    trade: bool | None
+    withdraw: bool | None
+    ip_restricted: bool | None
+
+
+class CheckRead(BaseModel):
+    status: str = Field(examples=["connected", "invalid_key", "invalid_signature", "ip_not_whitelisted",
+                                  "clock_skew", "permission_denied", "exchange_unavailable"])
+    detail: str | None
+    checked_at: datetime | None
+    permissions: KeyPermissionsRead | None = Field(description="As the exchange reports them; null where it does not.")
+    warnings: list[str]
+
+
+class CredentialRollback(_Strict):
+    version: int | None = Field(default=None, ge=1, description="Defaults to the version before the active one.")
+
+
 class CredentialVersionRead(BaseModel):
     version: int
     key_type: str
@@ -118,6 +138,7 @@ class CredentialRead(BaseModel):
     active_version: int
     created_at: datetime
     updated_at: datetime
+    check: CheckRead | None = Field(default=None, description="The last connection check, if any.")
 
 
 class CredentialDetail(CredentialRead):

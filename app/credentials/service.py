@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import asdict
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -10,9 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.credentials import repository
 from app.credentials.models import Credential, CredentialVersion
 from app.credentials.schemas import CredentialCreate, CredentialRotate, CredentialUpdate, SecretFields
+from app.db import utcnow
 from app.errors import Conflict, InvalidInput, NotFound
-from app.exchanges.base import ExchangeSpec, KeyType
-from app.exchanges.keys import normalise_secret, secret_problem
+from app.exchanges.base import CheckResult, ExchangeSpec, KeyPermissions, KeyType, SigningKey
+from app.exchanges.keys import normalise_secret, secret_problem, signing_key
 from app.exchanges.registry import EXCHANGES, get_exchange
 from app.vault.envelope import Sealed
 from app.vault.service import SecretMaterial, Vault
@@ -59,14 +61,81 @@ def _material(spec: ExchangeSpec, key_type: KeyType, fields: SecretFields) -> Se
     return SecretMaterial(fields.api_key.get_secret_value(), secret, passphrase)
 
 
-def _new_version(vault: Vault, credential_id: str, version: int, key_type: KeyType,
-                 material: SecretMaterial) -> CredentialVersion:
-    sealed = vault.seal(material, credential_id, version)
+async def _new_version(session: AsyncSession, vault: Vault, credential_id: str, version: int, key_type: KeyType,
+                       material: SecretMaterial) -> CredentialVersion:
+    sealed = await vault.seal(session, material, credential_id, version)
     return CredentialVersion(
         credential_id=credential_id, version=version, key_type=key_type,
         api_key_hint=api_key_hint(material.api_key), ciphertext=sealed.ciphertext,
         wrapped_key=sealed.wrapped_key, master_key_id=sealed.master_key_id,
     )
+
+
+class KeyCheckFailed(InvalidInput):
+    slug, title = "key-check-failed", "The exchange did not accept the key"
+
+
+class WithdrawKeyRefused(InvalidInput):
+    slug, title = "withdraw-key-refused", "Keys that can withdraw are refused"
+
+
+def new_material(data: CredentialCreate) -> tuple[ExchangeSpec, KeyType, SecretMaterial]:
+    """Validate a new credential's key material for its exchange, without touching the database."""
+    spec = _exchange(data.exchange)
+    if data.environment not in spec.environments:
+        raise InvalidInput.field("environment", f"{spec.name} offers {', '.join(spec.environments)}")
+    key_type = data.key_type or spec.default_key_type
+    return spec, key_type, _material(spec, key_type, data)
+
+
+def rotation_material(credential: Credential, data: CredentialRotate) -> tuple[KeyType, SecretMaterial]:
+    spec = _exchange(credential.exchange)
+    key_type: KeyType = data.key_type or credential.key_type  # type: ignore[assignment]
+    return key_type, _material(spec, key_type, data)
+
+
+def signing_key_of(exchange: str, key_type: KeyType, material: SecretMaterial) -> SigningKey:
+    return signing_key(_exchange(exchange), key_type, material.api_key, material.api_secret, material.passphrase)
+
+
+def warnings_of(permissions: KeyPermissions | None) -> list[str]:
+    if permissions is None:
+        return []
+    warnings = []
+    if permissions.withdraw:
+        warnings.append("withdrawals are enabled on this key at the exchange: signvault refuses them, "
+                        "but anyone holding the secret could; prefer a key without")
+    if permissions.ip_restricted is False:
+        warnings.append("the key has no IP restriction at the exchange: whitelist the egress IP")
+    return warnings
+
+
+async def record_check(session: AsyncSession, credential_id: str, result: CheckResult) -> None:
+    credential = await session.get(Credential, credential_id)
+    if credential is None:
+        return  # deleted while it was being checked
+    credential.check_status = result.status
+    credential.check_detail = result.detail[:300]
+    credential.checked_at = utcnow()
+    credential.exchange_permissions = asdict(result.permissions) if result.permissions else None
+    await session.flush()
+
+
+async def rollback(session: AsyncSession, credential: Credential, to_version: int | None) -> Credential:
+    """Make an earlier version active again, in the same guarded UPDATE as a rotation."""
+    versions = {v.version: v for v in await repository.versions(session, credential.id)}
+    if to_version is None:
+        older = [n for n in versions if n < credential.active_version]
+        if not older:
+            raise RotationConflict("there is no earlier version to roll back to")
+        to_version = max(older)
+    target = versions.get(to_version)
+    if target is None or to_version == credential.active_version:
+        raise InvalidInput.field("version", f"choose one of {sorted(set(versions) - {credential.active_version})}")
+    if not await repository.promote(session, credential, target):
+        raise RotationConflict("the credential changed while rolling back")
+    await session.refresh(credential)
+    return credential
 
 
 async def get(session: AsyncSession, ref: str) -> Credential:
@@ -76,16 +145,13 @@ async def get(session: AsyncSession, ref: str) -> Credential:
     return credential
 
 
-async def create(session: AsyncSession, vault: Vault, data: CredentialCreate) -> Credential:
-    spec = _exchange(data.exchange)
-    if data.environment not in spec.environments:
-        raise InvalidInput.field("environment", f"{spec.name} offers {', '.join(spec.environments)}")
-    key_type = data.key_type or spec.default_key_type
-    material = _material(spec, key_type, data)
+async def create(session: AsyncSession, vault: Vault, data: CredentialCreate,
+                 credential_id: str | None = None) -> Credential:
+    spec, key_type, material = new_material(data)
     if await repository.label_taken(session, spec.id, data.label):
         raise LabelTaken(f"{spec.id} already has a credential labelled '{data.label}'")
-    credential_id = str(uuid.uuid4())
-    version = _new_version(vault, credential_id, 1, key_type, material)
+    credential_id = credential_id or str(uuid.uuid4())
+    version = await _new_version(session, vault, credential_id, 1, key_type, material)
     credential = Credential(
         id=credential_id, exchange=spec.id, label=data.label, environment=data.environment,
         permissions=list(data.permissions), rate_limit=data.rate_limit, enabled=True,
@@ -122,10 +188,8 @@ async def rotate(session: AsyncSession, vault: Vault, credential: Credential, da
     if data.expected_version is not None and data.expected_version != credential.active_version:
         raise RotationConflict(
             f"active version is {credential.active_version}, not {data.expected_version}")
-    spec = _exchange(credential.exchange)
-    key_type: KeyType = data.key_type or credential.key_type  # type: ignore[assignment]
-    material = _material(spec, key_type, data)
-    new = _new_version(vault, credential.id, credential.active_version + 1, key_type, material)
+    key_type, material = rotation_material(credential, data)
+    new = await _new_version(session, vault, credential.id, credential.active_version + 1, key_type, material)
     session.add(new)
     await _flush(session, RotationConflict("another rotation of this credential finished first"))
     if not await repository.promote(session, credential, new):

@@ -40,6 +40,27 @@ class Cooldown:
     ban: bool = False
 
 
+CheckStatus = Literal["connected", "invalid_key", "invalid_signature", "ip_not_whitelisted", "clock_skew",
+                     "permission_denied", "exchange_unavailable"]
+
+
+@dataclass(frozen=True)
+class KeyPermissions:
+    """What the key may do at the exchange, where the exchange says (None: it does not say)."""
+
+    read: bool | None = None
+    trade: bool | None = None
+    withdraw: bool | None = None
+    ip_restricted: bool | None = None
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    status: CheckStatus
+    detail: str
+    permissions: KeyPermissions | None = None
+
+
 @dataclass(frozen=True)
 class Usage:
     """What the exchange says is spent: on the egress IP ("ip") or the key's orders ("orders")."""
@@ -208,6 +229,40 @@ class Exchange:
 
     def sign(self, request: UpstreamRequest, key: SigningKey, moment: Moment) -> UpstreamRequest:
         raise NotImplementedError
+
+    # Connection check: a cheap authenticated call, preferably the key-info endpoint, and what the
+    # exchange's error codes mean in signvault's terms.
+    check_method: str = "GET"
+    check_path: str = "/"
+    check_body: bytes = b""
+    check_errors: Mapping[str, CheckStatus] = {}
+    # Codes that mean several things at this exchange: said in the check's detail.
+    ambiguous_errors: Mapping[str, str] = {}
+
+    def check_request(self) -> UpstreamRequest:
+        headers = {"content-type": "application/json"} if self.check_body.startswith(b"{") else {}
+        path, _, query = self.check_path.partition("?")
+        return UpstreamRequest(self.check_method, path, query=query, body=self.check_body, headers=headers)
+
+    def error_code(self, status: int, body: Any) -> str | None:
+        """The exchange's own error code in a response, or None for success."""
+        return None if status < 400 else str(status)
+
+    def key_permissions(self, body: Any) -> KeyPermissions | None:
+        return None
+
+    def read_check(self, status: int, body: Any) -> CheckResult:
+        code = self.error_code(status, body)
+        if code is None and status < 400:
+            return CheckResult("connected", f"{self.spec.name} accepted the key", self.key_permissions(body))
+        mapped = self.check_errors.get(code or "")
+        if mapped is None:
+            mapped = ("exchange_unavailable" if status >= 500 or status == 429 else
+                      "permission_denied" if status == 403 else "invalid_key")
+        detail = f"{self.spec.name} answered {status}" + (f" with code {code}" if code else "")
+        if code in self.ambiguous_errors:
+            detail += f" ({self.ambiguous_errors[code]})"
+        return CheckResult(mapped, detail)
 
     # Binance and Bybit sign the parameters but not the method or path: a signature from /sign for one
     # endpoint also works on another, so /sign must only go to clients entitled to all the key can do.

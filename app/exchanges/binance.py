@@ -21,6 +21,7 @@ from app.exchanges.base import (
     Cooldown,
     Exchange,
     ExchangeSpec,
+    KeyPermissions,
     Moment,
     RequestRefused,
     SigningKey,
@@ -119,6 +120,25 @@ class Binance(Exchange):
         ):
             return "withdraw"
         return super().classify(request)
+
+    check_path = "/sapi/v1/account/apiRestrictions"
+    check_errors = {"-2014": "invalid_key", "-2015": "invalid_key", "-1022": "invalid_signature",
+                    "-1021": "clock_skew", "-1002": "permission_denied"}
+    ambiguous_errors = {"-2015": "Binance uses it for an invalid key, an IP not whitelisted, or a missing permission"}
+
+    def error_code(self, status: int, body: Any) -> str | None:
+        if isinstance(body, dict) and isinstance(body.get("code"), int) and body["code"] < 0:
+            return str(body["code"])
+        return None if status < 400 else str(status)
+
+    def key_permissions(self, body: Any) -> KeyPermissions | None:
+        if not isinstance(body, dict):
+            return None
+        trade = bool(body.get("enableSpotAndMarginTrading") or body.get("enableFutures") or body.get("enableMargin"))
+        return KeyPermissions(read=bool(body.get("enableReading")), trade=trade,
+                              withdraw=bool(body.get("enableWithdrawals") or body.get("enableInternalTransfer")
+                                            or body.get("permitsUniversalTransfer")),
+                              ip_restricted=bool(body.get("ipRestrict")))
 
     def sign(self, request: UpstreamRequest, key: SigningKey, moment: Moment) -> UpstreamRequest:
         request = request.with_headers(**{"X-MBX-APIKEY": key.api_key})

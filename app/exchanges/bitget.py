@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from app.exchanges.base import Exchange, ExchangeSpec, Moment, SigningKey, UpstreamRequest
+from app.exchanges.base import Exchange, ExchangeSpec, KeyPermissions, Moment, SigningKey, UpstreamRequest
 from app.exchanges.crypto import b64, hmac_sha256
 
 
@@ -24,6 +24,25 @@ class Bitget(Exchange):
     time_path = "/api/v2/public/time"
     key_rate = "10/second"  # per UID per endpoint, mostly 10-20/s
     ip_rate = "6000/minute"
+
+    check_path = "/api/v2/spot/account/info"
+    check_errors = {"40006": "invalid_key", "40037": "invalid_key", "40012": "invalid_key",
+                    "40009": "invalid_signature", "40018": "ip_not_whitelisted", "40005": "clock_skew",
+                    "40008": "clock_skew", "40014": "permission_denied"}
+    ambiguous_errors = {"40012": "the key or the passphrase is wrong"}
+
+    def error_code(self, status: int, body: Any) -> str | None:
+        code = str(body.get("code")) if isinstance(body, dict) else None
+        return None if code == "00000" else code or str(status)
+
+    def key_permissions(self, body: Any) -> KeyPermissions | None:
+        data = body.get("data") if isinstance(body, dict) else None
+        if not isinstance(data, dict):
+            return None
+        authorities = [str(a).lower() for a in data.get("authorities", [])]
+        return KeyPermissions(read=True, trade=any("trade" in a for a in authorities),
+                              withdraw=any("withdraw" in a or "transfer" in a for a in authorities),
+                              ip_restricted=bool(data.get("ips")))
 
     def sign(self, request: UpstreamRequest, key: SigningKey, moment: Moment) -> UpstreamRequest:
         self.require_json_boundary(request)

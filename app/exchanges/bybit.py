@@ -9,7 +9,16 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from app.exchanges.base import Cooldown, Exchange, ExchangeSpec, Moment, SigningKey, UpstreamRequest, reset_in_s
+from app.exchanges.base import (
+    Cooldown,
+    Exchange,
+    ExchangeSpec,
+    KeyPermissions,
+    Moment,
+    SigningKey,
+    UpstreamRequest,
+    reset_in_s,
+)
 from app.exchanges.crypto import hmac_sha256
 
 DEFAULT_RECV_WINDOW = "5000"
@@ -39,6 +48,24 @@ class Bybit(Exchange):
         if headers.get("x-bapi-limit-status") == "0":  # the last call this window on this endpoint
             return Cooldown("key", reset_in_s(headers.get("x-bapi-limit-reset-timestamp", "")) or 1.0)
         return super().cooldown(status, headers, body)
+
+    check_path = "/v5/user/query-api"
+    check_errors = {"10003": "invalid_key", "33004": "invalid_key", "10004": "invalid_signature",
+                    "10010": "ip_not_whitelisted", "10002": "clock_skew", "10005": "permission_denied"}
+
+    def error_code(self, status: int, body: Any) -> str | None:
+        code = body.get("retCode") if isinstance(body, dict) else None
+        return None if code == 0 else str(code if code is not None else status)
+
+    def key_permissions(self, body: Any) -> KeyPermissions | None:
+        try:
+            result = body["result"]
+        except (KeyError, TypeError):
+            return None
+        wallet = result.get("permissions", {}).get("Wallet", [])
+        ips = result.get("ips") or []
+        return KeyPermissions(read=True, trade=result.get("readOnly") == 0, withdraw="Withdraw" in wallet,
+                              ip_restricted=bool(ips) and ips != ["*"])
 
     def sign(self, request: UpstreamRequest, key: SigningKey, moment: Moment) -> UpstreamRequest:
         # The client's recv window is kept (it is a trading choice); only its auth is replaced.

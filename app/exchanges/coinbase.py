@@ -10,7 +10,7 @@ import secrets
 from datetime import datetime
 from typing import Any
 
-from app.exchanges.base import Access, Exchange, ExchangeSpec, Moment, SigningKey, UpstreamRequest
+from app.exchanges.base import Access, Exchange, ExchangeSpec, KeyPermissions, Moment, SigningKey, UpstreamRequest
 from app.exchanges.crypto import jwt
 
 JWT_LIFETIME_S = 120
@@ -34,6 +34,16 @@ class Coinbase(Exchange):
         if request.method not in self.read_methods and WITHDRAW.search(request.path):
             return "withdraw"
         return super().classify(request)
+
+    check_path = "/api/v3/brokerage/key_permissions"
+    check_errors = {"401": "invalid_key", "403": "permission_denied"}
+    ambiguous_errors = {"401": "Coinbase answers 401 for a wrong key, a bad JWT, or an IP not allowed"}
+
+    def key_permissions(self, body: Any) -> KeyPermissions | None:
+        if not isinstance(body, dict):
+            return None
+        return KeyPermissions(read=bool(body.get("can_view")), trade=bool(body.get("can_trade")),
+                              withdraw=bool(body.get("can_transfer")))
 
     def sign(self, request: UpstreamRequest, key: SigningKey, moment: Moment) -> UpstreamRequest:
         now = moment.now_ms // 1000

@@ -25,6 +25,16 @@ class CoinbaseExchange(Exchange):
     time_path = "/time"
     key_rate = "15/second"  # private: 15 per second per profile (bursts to 30)
 
+    check_path = "/accounts"
+    check_errors = {"Invalid API Key": "invalid_key", "Invalid Passphrase": "invalid_key",
+                    "invalid signature": "invalid_signature", "invalid timestamp": "clock_skew",
+                    "Forbidden": "permission_denied"}
+
+    def error_code(self, status: int, body: Any) -> str | None:
+        if status < 400:
+            return None
+        return str(body.get("message")) if isinstance(body, dict) and body.get("message") else str(status)
+
     def sign(self, request: UpstreamRequest, key: SigningKey, moment: Moment) -> UpstreamRequest:
         self.require_json_boundary(request)
         timestamp = str(moment.now_ms // 1000)

@@ -82,6 +82,16 @@ class CryptoCom(Exchange):
             return "withdraw"
         return "read" if READ.match(method) else "trade"
 
+    check_method = "POST"
+    check_path = PREFIX + "private/user-balance"
+    check_body = b'{"id":1,"method":"private/user-balance","params":{}}'
+    check_errors = {"40101": "invalid_key", "40103": "ip_not_whitelisted", "40102": "clock_skew"}
+    ambiguous_errors = {"40101": "Crypto.com uses it for a wrong key and for a bad signature"}
+
+    def error_code(self, status: int, body: Any) -> str | None:
+        code = body.get("code") if isinstance(body, dict) else None
+        return None if code == 0 and status < 400 else str(code if code is not None else status)
+
     def sign(self, request: UpstreamRequest, key: SigningKey, moment: Moment) -> UpstreamRequest:
         try:
             doc = json.loads(request.body) if request.body.strip() else {}

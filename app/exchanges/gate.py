@@ -13,6 +13,7 @@ from app.exchanges.base import (
     Cooldown,
     Exchange,
     ExchangeSpec,
+    KeyPermissions,
     Moment,
     RequestRefused,
     SigningKey,
@@ -38,6 +39,20 @@ class Gate(Exchange):
         "futures/usdt/order_book", "futures/usdt/tickers", "futures/usdt/candlesticks", "futures/usdt/trades"))
     time_path = "/api/v4/spot/time"
     key_rate = "10/second"  # spot order placement: 10/s per UID
+
+    check_path = "/api/v4/account/detail"
+    check_errors = {"INVALID_KEY": "invalid_key", "INVALID_CREDENTIALS": "invalid_key",
+                    "INVALID_SIGNATURE": "invalid_signature", "IP_FORBIDDEN": "ip_not_whitelisted",
+                    "REQUEST_EXPIRED": "clock_skew", "FORBIDDEN": "permission_denied", "READ_ONLY": "permission_denied"}
+
+    def error_code(self, status: int, body: Any) -> str | None:
+        if status < 400:
+            return None
+        return str(body.get("label")) if isinstance(body, dict) and body.get("label") else str(status)
+
+    def key_permissions(self, body: Any) -> KeyPermissions | None:
+        # account/detail tells the IP restriction; Gate does not expose the key's permissions there.
+        return KeyPermissions(ip_restricted=bool(body.get("ip_whitelist"))) if isinstance(body, dict) else None
 
     def sign(self, request: UpstreamRequest, key: SigningKey, moment: Moment) -> UpstreamRequest:
         timestamp = str(moment.now_ms // 1000)

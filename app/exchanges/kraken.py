@@ -55,6 +55,19 @@ class Kraken(Exchange):
             return "withdraw"
         return "read" if request.path.rsplit("/", 1)[-1] in READS else "trade"
 
+    # No key-info endpoint: a balance read proves the key, not what it may do.
+    check_method = "POST"
+    check_path = "/0/private/Balance"
+    check_errors = {"EAPI:Invalid key": "invalid_key", "EAPI:Invalid signature": "invalid_signature",
+                    "EAPI:Invalid nonce": "clock_skew", "EGeneral:Permission denied": "permission_denied"}
+    ambiguous_errors = {"EGeneral:Permission denied": "Kraken also says it when the IP is not whitelisted"}
+
+    def error_code(self, status: int, body: Any) -> str | None:
+        errors = body.get("error") if isinstance(body, dict) else None
+        if errors:
+            return str(errors[0])
+        return None if status < 400 else str(status)
+
     def sign(self, request: UpstreamRequest, key: SigningKey, moment: Moment) -> UpstreamRequest:
         assert moment.nonce is not None, "Kraken signs with a nonce"
         nonce = str(moment.nonce)

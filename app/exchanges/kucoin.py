@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from app.exchanges.base import Cooldown, Exchange, ExchangeSpec, Moment, SigningKey, UpstreamRequest
+from app.exchanges.base import Cooldown, Exchange, ExchangeSpec, KeyPermissions, Moment, SigningKey, UpstreamRequest
 from app.exchanges.crypto import b64, hmac_sha256
 
 KEY_VERSION = "2"
@@ -31,9 +31,27 @@ class KuCoin(Exchange):
             return Cooldown("key", max(1.0, int(reset) / 1000) if reset.isdigit() else 1.0)
         return super().cooldown(status, headers, body)
 
-    def __init__(self, spec: ExchangeSpec, public_prefixes: tuple[str, ...]) -> None:
+    def __init__(self, spec: ExchangeSpec, public_prefixes: tuple[str, ...], check_path: str) -> None:
         self.spec = spec
         self.public_prefixes = public_prefixes
+        self.check_path = check_path
+
+    check_errors = {"400003": "invalid_key", "400004": "invalid_key", "400005": "invalid_signature",
+                    "400006": "ip_not_whitelisted", "400002": "clock_skew", "400007": "permission_denied"}
+    ambiguous_errors = {"400004": "the passphrase is wrong"}
+
+    def error_code(self, status: int, body: Any) -> str | None:
+        code = str(body.get("code")) if isinstance(body, dict) else None
+        return None if code == "200000" else code or str(status)
+
+    def key_permissions(self, body: Any) -> KeyPermissions | None:
+        data = body.get("data") if isinstance(body, dict) else None
+        if not isinstance(data, dict) or "permission" not in data:
+            return None  # the futures check reads the account, which says nothing about the key
+        perms = set(str(data.get("permission", "")).split(","))
+        return KeyPermissions(read="General" in perms, trade=bool(perms & {"Spot", "Margin", "Futures"}),
+                              withdraw=bool(perms & {"Transfer", "Withdrawal"}),
+                              ip_restricted=bool(data.get("ipWhitelist")))
 
     def sign(self, request: UpstreamRequest, key: SigningKey, moment: Moment) -> UpstreamRequest:
         self.require_json_boundary(request)
@@ -68,6 +86,7 @@ SPOT = KuCoin(
     public_prefixes=("/api/v1/market/", "/api/v1/timestamp", "/api/v1/status", "/api/v1/symbols",
                      "/api/v2/symbols", "/api/v1/currencies", "/api/v3/currencies", "/api/v1/prices",
                      "/api/v2/market/", "/api/v3/market/"),
+    check_path="/api/v1/user/api-key",
 )
 FUTURES = KuCoin(
     ExchangeSpec(id="kucoinfutures", name="KuCoin Futures", base_urls={"live": "https://api-futures.kucoin.com"},
@@ -75,4 +94,5 @@ FUTURES = KuCoin(
     public_prefixes=("/api/v1/timestamp", "/api/v1/status", "/api/v1/contracts", "/api/v1/ticker",
                      "/api/v1/level2", "/api/v1/trade/history", "/api/v1/kline", "/api/v1/index",
                      "/api/v1/mark-price", "/api/v1/funding-rate"),
+    check_path="/api/v1/account-overview?currency=USDT",
 )

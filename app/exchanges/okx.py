@@ -9,7 +9,16 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from app.exchanges.base import Cooldown, Exchange, ExchangeSpec, Moment, SigningKey, UpstreamRequest, retry_after_s
+from app.exchanges.base import (
+    Cooldown,
+    Exchange,
+    ExchangeSpec,
+    KeyPermissions,
+    Moment,
+    SigningKey,
+    UpstreamRequest,
+    retry_after_s,
+)
 from app.exchanges.crypto import b64, hmac_sha256
 
 
@@ -34,6 +43,25 @@ class Okx(Exchange):
         if status == 429 or b'"code":"50011"' in body or b'"code":"50061"' in body:
             return Cooldown("key", retry_after_s(headers, 2.0))
         return super().cooldown(status, headers, body)
+
+    check_path = "/api/v5/account/config"
+    check_errors = {"50111": "invalid_key", "50105": "invalid_key", "50114": "invalid_key", "50101": "invalid_key",
+                    "50113": "invalid_signature", "50110": "ip_not_whitelisted", "50102": "clock_skew",
+                    "50112": "clock_skew", "50120": "permission_denied"}
+    ambiguous_errors = {"50105": "the passphrase is wrong", "50101": "the key is for the other environment (demo/live)"}
+
+    def error_code(self, status: int, body: Any) -> str | None:
+        code = str(body.get("code")) if isinstance(body, dict) else None
+        return None if code == "0" else code or str(status)
+
+    def key_permissions(self, body: Any) -> KeyPermissions | None:
+        try:
+            config = body["data"][0]
+        except (KeyError, IndexError, TypeError):
+            return None
+        perms = set(str(config.get("perm", "")).split(","))
+        return KeyPermissions(read="read_only" in perms or bool(perms), trade="trade" in perms,
+                              withdraw="withdraw" in perms, ip_restricted=bool(config.get("ip")))
 
     def sign(self, request: UpstreamRequest, key: SigningKey, moment: Moment) -> UpstreamRequest:
         self.require_json_boundary(request)

@@ -59,6 +59,10 @@ async def readiness(request: Request) -> Readiness | JSONResponse:
     elif missing := key_ids - set(vault.ring.ids):
         # A wrong master key shows here as rows sealed under ids the ring does not know.
         checks["vault"] = f"rows are sealed under master keys not configured: {', '.join(sorted(missing))}"
+    egress = getattr(request.app.state, "egress", None)
+    if egress is not None and egress.drifted:
+        last = egress.last
+        checks["egress"] = f"exchanges now see {last.observed_ip}, not the whitelisted {', '.join(egress.expected)}"
     if all(v == "ok" for v in checks.values()):
         return Readiness(status="ready", checks=checks)
     body = {"type": TYPE_PREFIX + "not-ready", "title": "Not ready", "status": 503,

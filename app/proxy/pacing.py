@@ -33,7 +33,7 @@ def rates(text: str | None) -> tuple[Rate, ...]:
 def budgets(prepared: Prepared) -> list[Budget]:
     adapter, credential, client = prepared.adapter, prepared.credential, prepared.client
     share = 1.0 if adapter.is_cancel(prepared.request) else NORMAL_SHARE
-    out = [r.budget(f"client:{client.id}") for r in rates(client.rate_limit)]
+    out = [r.budget(f"client:{client.id}") for r in rates(client.rate_limit)] if client is not None else []
     out += [r.budget(f"ip:{adapter.id}@{prepared.host}", adapter.weight(prepared.request), share=share)
             for r in rates(adapter.ip_rate)]
     if credential is not None:

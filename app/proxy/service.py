@@ -21,7 +21,16 @@ from app.clients.models import Client
 from app.credentials.models import Credential
 from app.errors import Forbidden, InvalidInput, NotFound, ProblemError
 from app.exchanges import params
-from app.exchanges.base import LIVE, Access, Exchange, Moment, RequestRefused, SigningKey, UpstreamRequest
+from app.exchanges.base import (
+    LIVE,
+    Access,
+    CheckResult,
+    Exchange,
+    Moment,
+    RequestRefused,
+    SigningKey,
+    UpstreamRequest,
+)
 from app.exchanges.registry import get_adapter
 from app.limits.limiter import Limiter
 from app.proxy import pacing, upstream
@@ -106,7 +115,7 @@ class Prepared:
     request: UpstreamRequest  # stripped, not yet signed
     origin: str
     access: Access
-    client: Client
+    client: Client | None  # None for an admin's connection check
     credential: Credential | None  # None for public endpoints
     key: SigningKey | None
 
@@ -161,6 +170,23 @@ class SigningService:
         origin = self.origin(adapter, credential.environment, request.path)
         request = replace(request, environment=credential.environment, host=httpx.URL(origin).netloc.decode())
         return Prepared(adapter, request, origin, access, client, credential, key)
+
+    async def check(self, credential: Credential, key: SigningKey) -> CheckResult:
+        """The connection check: a cheap authenticated call through the egress path, read in the
+        exchange's own terms. It is paced like any call, and never raises for the exchange's answer."""
+        adapter = adapter_for(credential.exchange)
+        request = adapter.check_request()
+        origin = self.origin(adapter, credential.environment, request.path)
+        request = replace(request, environment=credential.environment, host=httpx.URL(origin).netloc.decode())
+        prepared = Prepared(adapter, request, origin, "read", None, credential, key)
+        try:
+            response = await self.forward(prepared)
+        except ProblemError as exc:
+            result = CheckResult("exchange_unavailable", f"{exc.title}: {exc.detail or ''}".rstrip(": "))
+        else:
+            result = adapter.read_check(response.status, _json(response.body))
+        metrics.CREDENTIAL_CHECKS.labels(adapter.id, result.status).inc()
+        return result
 
     async def ws_login(self, client: Client, credential: Credential, options: dict[str, str]) -> dict[str, object]:
         """A signed WebSocket login. A logged-in socket can place orders, so it needs `trade`;

@@ -44,14 +44,19 @@ def connection_listed(value: str) -> frozenset[str]:
     return frozenset(token.strip().lower() for token in value.split(",") if token.strip())
 
 
-def create_client(timeout_s: float, connect_timeout_s: float = 5.0) -> httpx.AsyncClient:
+def create_client(timeout_s: float, connect_timeout_s: float = 5.0, *, egress_proxy: str | None = None,
+                  source_ip: str | None = None) -> httpx.AsyncClient:
+    """Every byte to an exchange leaves through this client, so through the one configured egress path:
+    a forward proxy on the static-IP host, or sockets bound to one local address."""
+    limits = httpx.Limits(max_connections=512, max_keepalive_connections=128, keepalive_expiry=30)
+    transport = httpx.AsyncHTTPTransport(limits=limits, proxy=egress_proxy, local_address=source_ip, retries=0)
     return httpx.AsyncClient(
+        transport=transport,
         # trust_env=False: HTTP(S)_PROXY in the environment must not reroute traffic around the egress.
         trust_env=False,
         # A redirect could carry signed headers to another host; the client sees the 3xx instead.
         follow_redirects=False,
         timeout=httpx.Timeout(timeout_s, connect=connect_timeout_s),
-        limits=httpx.Limits(max_connections=512, max_keepalive_connections=128, keepalive_expiry=30),
     )
 
 
@@ -74,7 +79,7 @@ async def send(client: httpx.AsyncClient, origin: str, request: UpstreamRequest,
     except httpx.TimeoutException:
         raise ExchangeTimeout(f"{exchange} did not answer in time.{doubt}") from None
     except httpx.HTTPError as exc:
-        raise ExchangeUnreachable(f"{exchange}: {type(exc).__name__}.{doubt}") from None
+        raise ExchangeUnreachable(f"{exchange}: {type(exc).__name__}{doubt}") from None
     dropped = _DROPPED_RESPONSE_HEADERS | connection_listed(response.headers.get("connection", ""))
     headers = [(k, v) for k, v in response.headers.multi_items() if k.lower() not in dropped]
     return ExchangeResponse(response.status_code, headers, response.content)

@@ -59,11 +59,11 @@ def unwrap_data_key(ring: KeyRing, sealed: Sealed, credential_id: str, version: 
         raise VaultIntegrityError("wrapped data key failed authentication") from None
 
 
-def seal(ring: KeyRing, plaintext: bytes, credential_id: str, version: int) -> Sealed:
+def seal(master: MasterKey, plaintext: bytes, credential_id: str, version: int) -> Sealed:
     data_key = secrets.token_bytes(DATA_KEY_BYTES)
     ciphertext = _encrypt(data_key, plaintext, _context(credential_id, version))
-    wrapped = wrap_data_key(ring.primary, data_key, credential_id, version)
-    return Sealed(ciphertext, wrapped, ring.primary.id)
+    wrapped = wrap_data_key(master, data_key, credential_id, version)
+    return Sealed(ciphertext, wrapped, master.id)
 
 
 def open_sealed(ring: KeyRing, sealed: Sealed, credential_id: str, version: int) -> bytes:
@@ -74,7 +74,7 @@ def open_sealed(ring: KeyRing, sealed: Sealed, credential_id: str, version: int)
         raise VaultIntegrityError("ciphertext failed authentication") from None
 
 
-def rewrap(ring: KeyRing, sealed: Sealed, credential_id: str, version: int) -> Sealed:
-    """Re-wrap the data key under the newest master key; the ciphertext itself is untouched."""
+def rewrap(ring: KeyRing, sealed: Sealed, credential_id: str, version: int, target: MasterKey) -> Sealed:
+    """Re-wrap the data key under `target`; the ciphertext itself is untouched."""
     data_key = unwrap_data_key(ring, sealed, credential_id, version)
-    return Sealed(sealed.ciphertext, wrap_data_key(ring.primary, data_key, credential_id, version), ring.primary.id)
+    return Sealed(sealed.ciphertext, wrap_data_key(target, data_key, credential_id, version), target.id)

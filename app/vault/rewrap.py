@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.credentials.models import CredentialVersion
 from app.vault import envelope
 from app.vault.keyring import KeyRing
-from app.vault.repository import count_by_master_key
+from app.vault.repository import count_by_master_key, sealing_key
 
 log = logging.getLogger("signvault.vault")
 
@@ -26,6 +26,7 @@ log = logging.getLogger("signvault.vault")
 class RewrapReport:
     rewrapped: int = 0
     remaining: int = 0
+    target: str = ""
 
 
 async def rewrap_all(
@@ -35,7 +36,9 @@ async def rewrap_all(
     after_row: Callable[[int], None] | None = None,  # a test hook to interrupt mid-batch
 ) -> RewrapReport:
     report = RewrapReport()
-    primary = ring.primary.id
+    async with sessionmaker() as session:
+        target = await sealing_key(session, ring)
+    primary = target.id
     while True:
         async with sessionmaker() as session, session.begin():
             rows = (await session.scalars(
@@ -48,7 +51,7 @@ async def rewrap_all(
                 break
             for row in rows:
                 sealed = envelope.Sealed(row.ciphertext, row.wrapped_key, row.master_key_id)
-                fresh = envelope.rewrap(ring, sealed, row.credential_id, row.version)
+                fresh = envelope.rewrap(ring, sealed, row.credential_id, row.version, target)
                 await session.execute(
                     update(CredentialVersion)
                     .where(CredentialVersion.credential_id == row.credential_id,
@@ -64,4 +67,5 @@ async def rewrap_all(
     async with sessionmaker() as session:
         counts = await count_by_master_key(session)
     report.remaining = sum(n for key_id, n in counts.items() if key_id != primary)
+    report.target = primary
     return report

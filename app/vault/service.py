@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app import metrics
 from app.errors import ProblemError, ServiceUnavailable
 from app.settings import Settings
-from app.vault import envelope
+from app.vault import envelope, repository
 from app.vault.keyring import KeyRing, KeyRingError, load_keyring
 from app.vault.repository import count_by_master_key
 
@@ -76,8 +76,11 @@ class Vault:
             raise VaultUnavailable(self.error)
         return self.ring
 
-    def seal(self, material: SecretMaterial, credential_id: str, version: int) -> envelope.Sealed:
-        return envelope.seal(self.require_ring(), material.to_bytes(), credential_id, version)
+    async def seal(self, session: AsyncSession, material: SecretMaterial, credential_id: str,
+                   version: int) -> envelope.Sealed:
+        ring = self.require_ring()
+        master = await repository.sealing_key(session, ring)
+        return envelope.seal(master, material.to_bytes(), credential_id, version)
 
     def open(self, sealed: envelope.Sealed, credential_id: str, version: int) -> SecretMaterial:
         try:

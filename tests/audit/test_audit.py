@@ -67,7 +67,8 @@ def pause() -> None:
 class TestAdminActionsAreAudited:
     def test_create_and_rotate_credential_rows(self, api: TestClient) -> None:
         credential = create_credential(api, exchange="bybit")
-        rotated = api.post(f"/admin/credentials/{credential['label']}/rotate", headers=ADMIN, json=rotate_body())
+        rotated = api.post(f"/admin/credentials/{credential['label']}/rotate?force=true", headers=ADMIN,
+                           json=rotate_body())
         assert rotated.status_code == 200, rotated.text
 
         [created] = items(api, action="create_credential")
@@ -173,7 +174,7 @@ class TestAuditFilters:
     def history(self, api: TestClient) -> dict[str, Any]:
         binance = create_credential(api)
         bybit = create_credential(api, exchange="bybit")
-        api.post(f"/admin/credentials/{binance['id']}/rotate", headers=ADMIN, json=rotate_body())
+        api.post(f"/admin/credentials/{binance['id']}/rotate?force=true", headers=ADMIN, json=rotate_body())
         api.post("/admin/credentials", headers=ADMIN, json=credential_body(label=binance["label"]))  # 409
         client = create_client(api, credentials=[binance["id"]])
         api.get("/me", headers={"X-Signvault-Token": client["token"]})
@@ -371,7 +372,7 @@ class TestNoSecretsInAudit:
         body = credential_body()
         credential = create_credential(api, **{k: body[k] for k in ("label", "api_key", "api_secret")})
         rotation = rotate_body()
-        api.post(f"/admin/credentials/{credential['id']}/rotate", headers=ADMIN, json=rotation)
+        api.post(f"/admin/credentials/{credential['id']}/rotate?force=true", headers=ADMIN, json=rotation)
         # A failed rotation and a misplaced secret in the query string.
         failed = rotate_body()
         api.post(f"/admin/credentials/{credential['id']}/rotate?api_secret={failed['api_secret']}",

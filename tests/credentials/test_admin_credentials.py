@@ -239,7 +239,7 @@ class TestUpdate:
 class TestRotate:
     def test_new_version_becomes_active_and_the_old_is_kept(self, api: TestClient) -> None:
         created = create_credential(api, label="rotating", api_key="OLDKEY0000000000")
-        response = api.post("/admin/credentials/rotating/rotate", headers=ADMIN,
+        response = api.post("/admin/credentials/rotating/rotate?force=true", headers=ADMIN,
                             json={"api_key": " NEWKEY1111111111 ", "api_secret": "new-secret-value"})
         assert response.status_code == 200, response.text
         rotated = response.json()
@@ -251,7 +251,7 @@ class TestRotate:
 
     def test_rotation_can_change_key_type(self, api: TestClient) -> None:
         created = create_credential(api)
-        rotated = api.post(f"/admin/credentials/{created['id']}/rotate", headers=ADMIN,
+        rotated = api.post(f"/admin/credentials/{created['id']}/rotate?force=true", headers=ADMIN,
                            json={"api_key": "EDKEY00000000000", "api_secret": ed25519_pem(),
                                  "key_type": "ed25519"}).json()
         assert rotated["key_type"] == "ed25519"
@@ -269,8 +269,8 @@ class TestRotate:
         created = create_credential(api)
         url = f"/admin/credentials/{created['id']}/rotate"
         body = {"api_key": "NEWKEY1111111111", "api_secret": "secret-two", "expected_version": 1}
-        assert api.post(url, headers=ADMIN, json=body).status_code == 200
-        assert_problem(api.post(url, headers=ADMIN, json=body), 409, "rotation-conflict")
+        assert api.post(url, headers=ADMIN, json=body, params={"force": "true"}).status_code == 200
+        assert_problem(api.post(url, headers=ADMIN, json=body, params={"force": "true"}), 409, "rotation-conflict")
 
     def test_two_concurrent_rotations_one_wins_one_gets_409(self, api: TestClient) -> None:
         created = create_credential(api)
@@ -278,7 +278,7 @@ class TestRotate:
 
         def rotate(i: int) -> int:
             body = {"api_key": f"CONCURRENT{i:06d}", "api_secret": f"secret-{i}", "expected_version": 1}
-            return api.post(url, headers=ADMIN, json=body).status_code
+            return api.post(url, headers=ADMIN, json=body, params={"force": "true"}).status_code
 
         with ThreadPoolExecutor(2) as pool:
             statuses = sorted(pool.map(rotate, range(2)))

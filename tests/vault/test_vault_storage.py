@@ -106,7 +106,7 @@ class TestRewrap:
         old = make_client(make_settings(tmp_path, database_url, master_keys=SecretStr(MASTER_KEY_A)))
         made = [create_credential(old, api_secret=f"secret-number-{i}-abcdef") for i in range(7)]
         rotated = made[0]["id"]
-        response = old.post(f"/admin/credentials/{rotated}/rotate", headers=ADMIN,
+        response = old.post(f"/admin/credentials/{rotated}/rotate?force=true", headers=ADMIN,
                             json={"api_key": "ROTATEDKEY123456", "api_secret": "secret-rotated-abcdef"})
         assert response.status_code == 200, response.text
         before = {c["id"]: open_credential(old, c["id"]) for c in made}

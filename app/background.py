@@ -1,0 +1,46 @@
+"""Periodic work a replica does on its own: the egress IP check and, if asked, credential checks."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+from fastapi import FastAPI
+
+from app.credentials import repository, service
+
+log = logging.getLogger("signvault.background")
+
+
+def start_background_checks(app: FastAPI) -> list[asyncio.Task[None]]:
+    settings = app.state.settings
+    tasks = []
+    if settings.egress_check_interval_s > 0 and settings.egress_echo_url:
+        tasks.append(asyncio.create_task(_every(settings.egress_check_interval_s, app.state.egress.check)))
+    if settings.check_interval_s > 0:
+        tasks.append(asyncio.create_task(_every(settings.check_interval_s, lambda: check_all(app))))
+    return tasks
+
+
+async def _every(seconds: float, work: Callable[[], Awaitable[object]]) -> None:
+    while True:
+        with contextlib.suppress(Exception):  # a failed round must not end the loop
+            await work()
+        await asyncio.sleep(seconds)
+
+
+async def check_all(app: FastAPI) -> None:
+    """Check every enabled credential and store the result, one at a time (paced like any call)."""
+    async with app.state.readonly_sessionmaker() as session:
+        credentials = [c for c in await repository.list_all(session) if c.enabled]
+    signing = app.state.signing
+    for credential in credentials:
+        try:
+            result = await signing.check(credential, await signing.keys.get(credential))
+        except Exception as exc:  # a credential that cannot be opened is reported, not fatal
+            log.warning("periodic check of %s failed: %s", credential.label, type(exc).__name__)
+            continue
+        async with app.state.sessionmaker() as session, session.begin():
+            await service.record_check(session, credential.id, result)

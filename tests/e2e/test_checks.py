@@ -1,0 +1,162 @@
+"""Connection checks in the exchange's own terms, and key replacement without downtime."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.main import create_app
+from tests.conftest import ADMIN, assert_problem, make_settings
+from tests.e2e.conftest import CASES, call, enrol
+from tests.simulator import EXCHANGE_IDS, SimulatorServer
+
+OKX = CASES["okx"]
+
+
+def check(gateway: TestClient, label: str) -> dict:
+    response = gateway.post(f"/admin/credentials/{label}/check", headers=ADMIN)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+@pytest.mark.parametrize("exchange", sorted(CASES))
+def test_every_exchange_reports_connected(gateway: TestClient, sim: SimulatorServer, exchange: str) -> None:
+    case = CASES[exchange]
+    enrol(gateway, sim, case)
+    result = check(gateway, f"{exchange}-e2e")
+    assert result["status"] == "connected", result
+    if exchange in ("binance", "binanceusdm", "okx", "bybit", "kucoin", "bitget", "coinbase"):
+        assert result["permissions"]["trade"] is True and result["permissions"]["withdraw"] is False
+
+
+class TestStatuses:
+    """Each status from the simulator's answer, in OKX's codes (distinct for each cause)."""
+
+    def test_invalid_key(self, gateway: TestClient, sim: SimulatorServer) -> None:
+        enrol(gateway, sim, OKX)
+        sim.config.remove_account("okx", OKX.api_key)
+        assert check(gateway, "okx-e2e")["status"] == "invalid_key"
+
+    def test_invalid_signature(self, gateway: TestClient, sim: SimulatorServer) -> None:
+        enrol(gateway, sim, OKX)
+        sim.config.add_account("okx", OKX.api_key, "another-secret", passphrase=OKX.passphrase)
+        assert check(gateway, "okx-e2e")["status"] == "invalid_signature"
+
+    def test_ip_not_whitelisted(self, gateway: TestClient, sim: SimulatorServer) -> None:
+        enrol(gateway, sim, OKX, ip_whitelist={"192.0.2.1"})
+        result = check(gateway, "okx-e2e")
+        assert result["status"] == "ip_not_whitelisted" and "50110" in result["detail"]
+
+    def test_clock_skew_that_a_resync_cannot_fix(self, gateway: TestClient, sim: SimulatorServer) -> None:
+        enrol(gateway, sim, OKX)
+        sim.config.force("okx", 401, {"code": "50102", "msg": "Timestamp request expired", "data": []},
+                         path="/api/v5/account/config", times=None)
+        assert check(gateway, "okx-e2e")["status"] == "clock_skew"
+
+    def test_permission_denied(self, gateway: TestClient, sim: SimulatorServer) -> None:
+        enrol(gateway, sim, OKX)
+        sim.config.force("okx", 401, {"code": "50120", "msg": "API key doesn't have permission", "data": []},
+                         path="/api/v5/account/config")
+        assert check(gateway, "okx-e2e")["status"] == "permission_denied"
+
+    def test_exchange_unavailable(self, gateway: TestClient, sim: SimulatorServer) -> None:
+        enrol(gateway, sim, OKX)
+        sim.config.force("okx", 503, "maintenance", path="/api/v5/account/config", times=None)
+        result = check(gateway, "okx-e2e")
+        assert result["status"] == "exchange_unavailable" and "503" in result["detail"]
+
+    def test_ambiguous_codes_say_so(self, gateway: TestClient, sim: SimulatorServer) -> None:
+        binance = CASES["binance"]
+        enrol(gateway, sim, binance, ip_whitelist={"192.0.2.1"})
+        result = check(gateway, "binance-e2e")
+        assert result["status"] == "invalid_key" and "IP not whitelisted" in result["detail"]
+
+
+class TestWithdrawKeys:
+    def test_a_key_that_can_withdraw_is_flagged(self, gateway: TestClient, sim: SimulatorServer) -> None:
+        enrol(gateway, sim, OKX)
+        sim.config.get_account("okx", OKX.api_key).can_withdraw = True
+        result = check(gateway, "okx-e2e")
+        assert result["permissions"]["withdraw"] is True
+        assert any("withdrawals are enabled" in w for w in result["warnings"])
+        assert any("no IP restriction" in w for w in result["warnings"])
+
+    def test_refused_at_creation_when_configured(self, sim: SimulatorServer, tmp_path: Path) -> None:
+        urls = {exchange: sim.url_for(exchange) for exchange in EXCHANGE_IDS}
+        settings = make_settings(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'signvault.db'}", exchange_urls=urls,
+                                 refuse_withdraw_keys=True)
+        with TestClient(create_app(settings)) as gateway:
+            sim.config.add_account("okx", OKX.api_key, OKX.secret, passphrase=OKX.passphrase, can_withdraw=True)
+            body = {"exchange": "okx", "label": "risky", "api_key": OKX.api_key, "api_secret": OKX.secret,
+                    "passphrase": OKX.passphrase}
+            assert_problem(gateway.post("/admin/credentials", json=body, headers=ADMIN), 422, "withdraw-key-refused")
+            assert gateway.get("/admin/credentials", headers=ADMIN).json()["items"] == []
+            sim.config.get_account("okx", OKX.api_key).can_withdraw = False
+            created = gateway.post("/admin/credentials", json=body, headers=ADMIN).json()
+            assert created["check"]["status"] == "connected"
+
+
+NEW_KEY = "OKXNEWKEY000000002"
+NEW_SECRET = "okx-new-secret"
+
+
+class TestRotation:
+    def rotate(self, gateway: TestClient, **params: str):  # type: ignore[no-untyped-def]
+        return gateway.post("/admin/credentials/okx-e2e/rotate", headers=ADMIN, params=params,
+                            json={"api_key": NEW_KEY, "api_secret": NEW_SECRET, "passphrase": OKX.passphrase})
+
+    def test_a_bad_new_key_is_refused_and_the_old_one_keeps_serving(
+        self, gateway: TestClient, sim: SimulatorServer,
+    ) -> None:
+        headers = enrol(gateway, sim, OKX)  # the new key was never created at the exchange
+        refused = assert_problem(self.rotate(gateway), 422, "key-check-failed")
+        assert refused["detail"].startswith("invalid_key") and "old key stays active" in refused["detail"]
+        assert gateway.get("/admin/credentials/okx-e2e", headers=ADMIN).json()["active_version"] == 1
+        assert call(gateway, OKX, headers, OKX.read).status_code == 200
+        assert sim.config.received[-1].api_key == OKX.api_key
+
+    def test_force_skips_the_check(self, gateway: TestClient, sim: SimulatorServer) -> None:
+        enrol(gateway, sim, OKX)
+        assert self.rotate(gateway, force="true").json()["active_version"] == 2
+
+    def test_rotation_under_load_fails_no_request(self, gateway: TestClient, sim: SimulatorServer) -> None:
+        headers = enrol(gateway, sim, OKX, rate_limit="1000/second")
+        sim.config.add_account("okx", NEW_KEY, NEW_SECRET, passphrase=OKX.passphrase)
+        statuses: list[int] = []
+        stop = threading.Event()
+
+        def load() -> None:
+            while not stop.is_set():
+                statuses.append(call(gateway, OKX, headers, OKX.read).status_code)
+
+        workers = [threading.Thread(target=load) for _ in range(4)]
+        for worker in workers:
+            worker.start()
+        time.sleep(0.4)
+        rotated = self.rotate(gateway)
+        time.sleep(0.4)
+        stop.set()
+        for worker in workers:
+            worker.join()
+        assert rotated.status_code == 200, rotated.text
+        assert rotated.json()["check"]["status"] == "connected"
+        assert len(statuses) > 20 and set(statuses) == {200}
+        keys = [r.api_key for r in sim.config.received if r.path == "/api/v5/account/balance"]
+        assert keys[0] == OKX.api_key and keys[-1] == NEW_KEY
+        assert all(r.verdict == "accepted" for r in sim.config.received)  # never a key with the other secret
+
+    def test_rollback_is_one_call(self, gateway: TestClient, sim: SimulatorServer) -> None:
+        headers = enrol(gateway, sim, OKX)
+        sim.config.add_account("okx", NEW_KEY, NEW_SECRET, passphrase=OKX.passphrase)
+        assert self.rotate(gateway).status_code == 200
+        rolled = gateway.post("/admin/credentials/okx-e2e/rollback", headers=ADMIN)
+        assert rolled.status_code == 200 and rolled.json()["active_version"] == 1
+        assert call(gateway, OKX, headers, OKX.read).status_code == 200
+        assert sim.config.received[-1].api_key == OKX.api_key
+        assert_problem(gateway.post("/admin/credentials/okx-e2e/rollback", headers=ADMIN), 409)
+        forward = gateway.post("/admin/credentials/okx-e2e/rollback", headers=ADMIN, json={"version": 2})
+        assert forward.json()["active_version"] == 2

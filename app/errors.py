@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from http import HTTPStatus
-from typing import Any
+from typing import Any, cast
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -125,24 +125,24 @@ def _clean_message(message: str) -> str:
     return message.removeprefix("Value error, ").removeprefix("Assertion failed, ")
 
 
-async def _on_problem(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, ProblemError)
+async def _on_problem(_: Request, error: Exception) -> JSONResponse:
+    exc = cast(ProblemError, error)  # registered for ProblemError only
     if exc.status >= 500:
         log.error("%s: %s", exc.slug, exc.detail or exc.title)
     return problem_response(exc.to_problem(), exc.headers)
 
 
-async def _on_validation(_: Request, exc: Exception) -> JSONResponse:
+async def _on_validation(_: Request, error: Exception) -> JSONResponse:
     # FastAPI's default body echoes the rejected input (secrets included); this one names fields only.
-    assert isinstance(exc, RequestValidationError)
+    exc = cast(RequestValidationError, error)
     errors = [FieldProblem(field=_field_name(e.get("loc", ())), message=_clean_message(e.get("msg", "")))
               for e in exc.errors()]
     summary = "; ".join(f"{e.field}: {e.message}" for e in errors[:5])
     return problem_response(InvalidInput(summary, errors=errors).to_problem())
 
 
-async def _on_http_exception(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, StarletteHTTPException)
+async def _on_http_exception(_: Request, error: Exception) -> JSONResponse:
+    exc = cast(StarletteHTTPException, error)
     try:
         phrase = HTTPStatus(exc.status_code).phrase
     except ValueError:

@@ -10,7 +10,6 @@ from fastapi import FastAPI
 
 from app import __version__
 from app.admin.bootstrap import ensure_admin_token
-from app.audit.middleware import AuditMiddleware
 from app.audit.routes import router as audit_router
 from app.background import start_background_checks
 from app.body_limit import BodyLimit
@@ -25,8 +24,9 @@ from app.health.routes import router as health_router
 from app.idempotency.store import IdempotencyStore
 from app.limits.limiter import Limiter
 from app.limits.redis_store import RedisWindows
-from app.logging_setup import configure_logging
 from app.migrate import upgrade_to_head
+from app.observability.logs import configure_logging
+from app.observability.middleware import RequestObserver
 from app.proxy.keys import SigningKeyCache
 from app.proxy.nonces import NonceSource, RedisNonceSource
 from app.proxy.routes import router as proxy_router
@@ -56,7 +56,7 @@ def _announce_development_setup(settings: Settings, vault: Vault) -> None:
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     engine = create_engine(settings.resolved_database_url)
     app.state.sessionmaker = create_sessionmaker(engine)
     app.state.readonly_sessionmaker = create_readonly_sessionmaker(engine)
@@ -109,7 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.admin_token_hash = hash_token(settings.admin_token.get_secret_value()) if settings.admin_token else None
     install_error_handlers(app)
-    app.add_middleware(AuditMiddleware)
+    app.add_middleware(RequestObserver)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestGuard)  # added last, so it runs first
     for router in (health_router, credentials_router, clients_router, audit_router, me_router, proxy_router,

@@ -7,6 +7,12 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
+REQUESTS = Counter(
+    "signvault_requests_total", "Requests served, by route template.", ["route", "method", "status_class"],
+    registry=REGISTRY)
+REQUEST_LATENCY = Histogram(
+    "signvault_request_latency_seconds", "Time to answer a request, by route template.", ["route"],
+    registry=REGISTRY, buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10))
 UPSTREAM_RESPONSES = Counter(
     "signvault_upstream_responses_total", "Responses from exchanges, by status class.",
     ["exchange", "status_class"], registry=REGISTRY)

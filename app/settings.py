@@ -13,7 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DATABASE_FILE = "signvault.db"
 MASTER_KEY_FILE = "signvault.master.key"
-ADMIN_TOKEN_FILE = "signvault.admin-token"
+ADMIN_TOKEN_FILE = "signvault.admin-token"  # nosec B105
 
 
 class Settings(BaseSettings):
@@ -58,6 +58,7 @@ class Settings(BaseSettings):
     docs_enabled: bool = Field(default=True, description="Serve /docs, /redoc and /openapi.json.")
     auto_migrate: bool = Field(default=True, description="Apply alembic migrations on start.")
     log_level: str = "INFO"
+    log_format: Literal["json", "text"] = Field(default="json", description="json: one object per line.")
 
     @field_validator("exchange_urls")
     @classmethod

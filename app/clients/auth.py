@@ -14,7 +14,7 @@ from app.db import SessionDep
 from app.errors import NotAuthenticated
 from app.tokens import hash_token, same_hash
 
-TOKEN_HEADER = "X-Signvault-Token"
+TOKEN_HEADER = "X-Signvault-Token"  # nosec B105
 
 client_token = APIKeyHeader(
     name=TOKEN_HEADER, auto_error=False, scheme_name="ClientToken",

@@ -18,7 +18,7 @@ class CoinbaseExchange(Exchange):
         base_urls={"live": "https://api.exchange.coinbase.com",
                    "sandbox": "https://api-public.sandbox.exchange.coinbase.com"},
         needs_passphrase=True,
-        secret_encoding="base64",
+        secret_encoding="base64",  # nosec B106
     )
     auth_headers = frozenset({"cb-access-key", "cb-access-sign", "cb-access-timestamp", "cb-access-passphrase"})
     public_prefixes = ("/time", "/products", "/currencies")

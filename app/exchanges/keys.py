@@ -40,7 +40,7 @@ def secret_problem(spec: ExchangeSpec, key_type: KeyType, secret: str) -> str | 
     if key_type == "hmac":
         if has_unprintable(secret):
             return "contains whitespace, control or non-ASCII characters"
-        if spec.secret_encoding == "base64" and not _decodes_as_base64(secret):
+        if spec.secret_encoding == "base64" and not _decodes_as_base64(secret):  # nosec B105
             return f"{spec.name} secrets are base64; this one does not decode"
         return None
     if key_type == "ed25519" and not secret.startswith(_PEM_HEADER):
@@ -90,6 +90,6 @@ def signing_key(spec: ExchangeSpec, key_type: KeyType, api_key: str, secret: str
     """Decode a stored credential into what the signer uses: HMAC key bytes or a private key object."""
     hmac_key = b""
     if key_type == "hmac":
-        hmac_key = base64.b64decode(secret) if spec.secret_encoding == "base64" else secret.encode()
+        hmac_key = base64.b64decode(secret) if spec.secret_encoding == "base64" else secret.encode()  # nosec B105
     return SigningKey(api_key=api_key, secret=secret, passphrase=passphrase, key_type=key_type,
                       hmac_key=hmac_key, private_key=load_private_key(key_type, secret))

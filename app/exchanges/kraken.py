@@ -13,7 +13,16 @@ from dataclasses import replace
 from typing import Any
 
 from app.exchanges import params
-from app.exchanges.base import Access, Cooldown, Exchange, ExchangeSpec, Moment, SigningKey, UpstreamRequest
+from app.exchanges.base import (
+    Access,
+    Cooldown,
+    Exchange,
+    ExchangeSpec,
+    Moment,
+    RequestRefused,
+    SigningKey,
+    UpstreamRequest,
+)
 from app.exchanges.crypto import b64, hmac_sha512
 
 # Private methods that only read (all private calls are POST, so the method cannot tell).
@@ -31,7 +40,8 @@ class Kraken(Exchange):
     spec = ExchangeSpec(
         id="kraken", name="Kraken",
         base_urls={"live": "https://api.kraken.com"},  # no public spot testnet
-        secret_encoding="base64",  # the HMAC key is the base64-decoded secret
+        # The HMAC key is the base64-decoded secret.
+        secret_encoding="base64",  # nosec B106
     )
     auth_headers = frozenset({"api-key", "api-sign"})
     auth_params = frozenset({"nonce"})
@@ -69,7 +79,8 @@ class Kraken(Exchange):
         return None if status < 400 else str(status)
 
     def sign(self, request: UpstreamRequest, key: SigningKey, moment: Moment) -> UpstreamRequest:
-        assert moment.nonce is not None, "Kraken signs with a nonce"
+        if moment.nonce is None:
+            raise RequestRefused("Kraken signs with a nonce")
         nonce = str(moment.nonce)
         body = params.join([("nonce", nonce), *params.pairs(request.body.decode("latin-1"))]).encode("latin-1")
         digest = hashlib.sha256(nonce.encode() + body).digest()

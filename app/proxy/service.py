@@ -33,6 +33,7 @@ from app.exchanges.base import (
 )
 from app.exchanges.registry import get_adapter
 from app.limits.limiter import Limiter
+from app.observability.middleware import upstream_ms
 from app.proxy import pacing, upstream
 from app.proxy.clock import ExchangeClock, local_ms
 from app.proxy.keys import SigningKeyCache
@@ -207,8 +208,8 @@ class SigningService:
 
     async def sign(self, prepared: Prepared, *, fresh_clock: bool = False) -> UpstreamRequest:
         """Sign with the exchange's clock (syncing it first when stale) and, if needed, a nonce."""
-        assert prepared.credential is not None
-        assert prepared.key is not None
+        if prepared.credential is None or prepared.key is None:
+            raise RuntimeError("only private requests are signed")
         await self._sync_clock(prepared, force=fresh_clock)
         nonce = await self.nonces.next(prepared.credential.id) if prepared.adapter.uses_nonce else None
         moment = Moment(self.clock.now_ms(self._clock_key(prepared)), nonce)
@@ -231,7 +232,8 @@ class SigningService:
                 if response.status not in RETRYABLE_STATUSES or attempt == retries:
                     break
             metrics.RETRIES.labels(prepared.adapter.id).inc()
-            await asyncio.sleep(random.uniform(0, BACKOFF_S * 2**attempt))  # noqa: S311 (jitter, not crypto)
+            # bandit B311: jitter
+            await asyncio.sleep(random.uniform(0, BACKOFF_S * 2**attempt))  # noqa: S311  # nosec B311
         if prepared.access in ("trade", "withdraw") and response.status >= 500:
             raise ExchangeOutcomeUnknown(
                 f"{prepared.adapter.spec.name} answered {response.status}: the order may or may not have been "
@@ -253,7 +255,8 @@ class SigningService:
         return response
 
     async def _send_signed(self, prepared: Prepared, *, fresh_clock: bool) -> ExchangeResponse:
-        assert prepared.credential is not None
+        if prepared.credential is None:
+            raise RuntimeError("only private requests are signed")
         if not prepared.adapter.uses_nonce:
             return await self._send(prepared, await self.sign(prepared, fresh_clock=fresh_clock))
         # Nonce order on the wire: sign and send one at a time per key.
@@ -265,7 +268,9 @@ class SigningService:
         response = await upstream.send(self.http, prepared.origin, request, prepared.adapter.spec.name,
                                        unknown_outcome=prepared.access in ("trade", "withdraw"))
         metrics.UPSTREAM_RESPONSES.labels(prepared.adapter.id, f"{response.status // 100}xx").inc()
-        metrics.UPSTREAM_LATENCY.labels(prepared.adapter.id).observe((local_ms() - before) / 1000)
+        waited = local_ms() - before
+        metrics.UPSTREAM_LATENCY.labels(prepared.adapter.id).observe(waited / 1000)
+        upstream_ms.set(upstream_ms.get() + waited)
         if prepared.adapter.time_path_for(prepared.request.path) is None:
             # No time endpoint (Crypto.com): the Date header is the exchange's clock we can see.
             date = next((v for k, v in response.headers if k.lower() == "date"), None)

@@ -1,0 +1,92 @@
+"""Structured JSON logs, with secrets scrubbed from every line of every logger.
+
+The scrubbing is a last line of defence: no code path logs a secret on purpose, but libraries log
+URLs (httpx: a Binance signature rides in the query), headers, and exception texts.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+_AUTH_NAMES = (
+    r"signature|sig|api[_-]?key|api[_-]?secret|secret|passphrase|password|token|authorization|"
+    r"x-signvault-token|x-mbx-apikey|api-sign|ok-access-(?:key|sign|passphrase)|kc-api-(?:key|sign|passphrase)|"
+    r"access-(?:key|sign|passphrase)|cb-access-(?:key|sign|passphrase)|x-bapi-(?:api-key|sign)|sign|key"
+)
+_REDACTIONS: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"-----BEGIN [A-Z ]+-----.*?-----END [A-Z ]+-----", re.S), "[REDACTED PEM]"),
+    (re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]+"), "Bearer [REDACTED]"),
+    (re.compile(r"\bsva?_[A-Za-z0-9_-]{16,}"), "[REDACTED TOKEN]"),
+    # name=value, "name": "value", name: value, (b'name', b'value'): query strings, JSON, header dumps
+    (re.compile(rf"(?i)([\"']?\b(?:{_AUTH_NAMES})\b[\"']?\s*(?:=|:|,)\s*(?:b?[\"'])?)([^\"'&\s,;)}}\]]+)"),
+     r"\1[REDACTED]"),
+]
+
+# Fields of a LogRecord that are not user extras.
+_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+
+
+def redact(text: str) -> str:
+    for pattern, replacement in _REDACTIONS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, and any `extra=` fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        entry.update({k: v for k, v in vars(record).items() if k not in _STANDARD and not k.startswith("_")})
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return redact(json.dumps(entry, default=str))
+
+
+class TextFormatter(logging.Formatter):
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
+
+
+class RedactingFilter(logging.Filter):
+    """For handlers we did not make (uvicorn's own, when it configures logging itself)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = redact(record.getMessage())
+        record.args = None
+        return True
+
+
+def configure_logging(level: str, fmt: str = "json") -> None:
+    """Our handler on the root logger; library loggers propagate to it (and so are scrubbed)."""
+    root = logging.getLogger()
+    handler = next((h for h in root.handlers if getattr(h, "_signvault", False)), None)
+    if handler is None:
+        handler = logging.StreamHandler(sys.stderr)
+        handler._signvault = True  # type: ignore[attr-defined]
+        root.addHandler(handler)
+    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    if root.level > logging.INFO or root.level == logging.NOTSET:
+        root.setLevel(logging.INFO)
+    logging.getLogger("signvault").setLevel(level.upper())
+    # httpx logs whole URLs at INFO, and signed URLs carry signatures; SQLAlchemy would echo SQL;
+    # aiosqlite logs every statement with its bound parameters at DEBUG.
+    for noisy in ("httpx", "httpcore", "sqlalchemy", "aiosqlite"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        for other in logging.getLogger(name).handlers:
+            if not any(isinstance(f, RedactingFilter) for f in other.filters):
+                other.addFilter(RedactingFilter())

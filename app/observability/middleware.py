@@ -1,0 +1,72 @@
+"""One pure-ASGI pass around every request: id, timing, then audit row, metrics and one access line."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from contextvars import ContextVar
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app import metrics
+from app.audit.context import STATE_KEY, AuditContext
+from app.audit.recorder import record
+
+access_log = logging.getLogger("signvault.access")
+
+REQUEST_ID_HEADER = b"x-request-id"
+_SAFE_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._-]{1,64}$")
+
+# Time spent waiting for exchanges during this request (set by the signing service, read here).
+upstream_ms: ContextVar[float] = ContextVar("upstream_ms", default=0.0)
+
+
+class RequestObserver:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = _incoming_request_id(scope) or uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        started = time.perf_counter()
+        token = upstream_ms.set(0.0)
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", []), (REQUEST_ID_HEADER, request_id.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            latency = time.perf_counter() - started
+            waited = upstream_ms.get()
+            upstream_ms.reset(token)
+            context: AuditContext | None = scope["state"].get(STATE_KEY)
+            route = getattr(scope.get("route"), "path", "unmatched")
+            metrics.REQUESTS.labels(route, scope["method"], f"{status // 100}xx").inc()
+            metrics.REQUEST_LATENCY.labels(route).observe(latency)
+            access_log.info("request", extra={
+                "request_id": request_id, "method": scope["method"], "path": scope["path"][:256], "status": status,
+                "latency_ms": round(latency * 1000, 3), "upstream_ms": round(waited, 3) if waited else None,
+                "actor": context.actor if context else None,
+                "credential": context.credential_label if context else None,
+                "exchange": context.exchange if context else None,
+            })
+            if context is not None:
+                await record(scope["app"], scope, context, request_id, status, latency * 1000)
+
+
+def _incoming_request_id(scope: Scope) -> str | None:
+    for name, value in scope["headers"]:
+        if name == REQUEST_ID_HEADER and _SAFE_REQUEST_ID.match(value):
+            return str(value.decode())
+    return None

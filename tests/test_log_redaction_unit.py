@@ -1,0 +1,41 @@
+"""The log scrubber, on the lines libraries really write."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+
+from app.observability.logs import JsonFormatter, redact
+
+
+@pytest.mark.parametrize(("line", "secret"), [
+    ('HTTP Request: GET https://api.binance.com/api/v3/account?timestamp=1&signature=9f8e7d6c5b "HTTP/1.1 200 OK"',
+     "9f8e7d6c5b"),
+    ("headers={'x-mbx-apikey': 'KEYabc123', 'accept': '*/*'}", "KEYabc123"),
+    ("[(b'OK-ACCESS-SIGN', b'c2lnbmF0dXJl'), (b'OK-ACCESS-PASSPHRASE', b'pw-123')]", "c2lnbmF0dXJl"),
+    ('{"api_key": "abc", "api_secret": "s3cr3t-value", "sig": "deadbeef"}', "s3cr3t-value"),
+    ("Authorization: Bearer sva_abcdefghijklmnopqrstuvwxyz012345", "sva_abcdefghijklmnopqrstuvwxyz012345"),
+    ("client token sv_abcdefghijklmnopqrstuvwxyz0123 rejected", "sv_abcdefghijklmnopqrstuvwxyz0123"),
+    ("-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIJ1h\n-----END PRIVATE KEY-----", "MC4CAQAwBQYDK2VwBCIEIJ1h"),
+    ("X-BAPI-SIGN: 0a1b2c3d, X-BAPI-API-KEY: BYBITKEY", "0a1b2c3d"),
+    ("KC-API-PASSPHRASE=Zm9vYmFy&x=1", "Zm9vYmFy"),
+])
+def test_secrets_are_scrubbed(line: str, secret: str) -> None:
+    assert secret not in redact(line)
+    assert "[REDACTED" in redact(line)
+
+
+def test_ordinary_lines_are_left_alone() -> None:
+    line = "request GET /proxy/okx/api/v5/account/balance 200 in 3.1 ms"
+    assert redact(line) == line
+
+
+def test_json_lines_carry_extras_and_are_scrubbed() -> None:
+    record = logging.makeLogRecord({"name": "signvault.access", "levelno": 20, "levelname": "INFO",
+                                    "msg": "request", "request_id": "abc", "status": 200,
+                                    "note": "signature=topsecretsig"})
+    entry = json.loads(JsonFormatter().format(record))
+    assert entry["request_id"] == "abc" and entry["status"] == 200 and entry["logger"] == "signvault.access"
+    assert "topsecretsig" not in json.dumps(entry)

@@ -23,7 +23,8 @@ ENV SIGNVAULT_DATA_DIR=/data \
     SIGNVAULT_PORT=8000
 VOLUME ["/data"]
 
-USER signvault
+# Numeric, so Kubernetes runAsNonRoot can verify it without resolving a name.
+USER 10001:10001
 EXPOSE 8000
 
 # No curl in the slim image; urlopen raises (exit 1) on a refused connection or a non-2xx answer.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -22,17 +23,11 @@ from app.egress.routes import router as egress_router
 from app.errors import install_error_handlers
 from app.health.routes import router as health_router
 from app.idempotency.store import IdempotencyStore
-from app.limits.limiter import Limiter
-from app.limits.redis_store import RedisWindows
 from app.migrate import upgrade_to_head
 from app.observability.logs import configure_logging
 from app.observability.middleware import RequestObserver
-from app.proxy.keys import SigningKeyCache
-from app.proxy.nonces import NonceSource, RedisNonceSource
+from app.proxy.factory import Signing, build_signing
 from app.proxy.routes import router as proxy_router
-from app.proxy.service import SigningService
-from app.proxy.upstream import create_client
-from app.redis_client import connect as connect_redis
 from app.request_guard import RequestGuard
 from app.settings import Settings
 from app.tokens import hash_token
@@ -61,6 +56,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.sessionmaker = create_sessionmaker(engine)
     app.state.readonly_sessionmaker = create_readonly_sessionmaker(engine)
     app.state.idempotency = IdempotencyStore(app.state.sessionmaker)
+    signing: Signing | None = None
+    tasks: list[asyncio.Task[None]] = []
     try:
         if settings.auto_migrate:
             await upgrade_to_head(engine)
@@ -68,29 +65,17 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await app.state.vault.check_rows_covered(app.state.sessionmaker)
         _announce_development_setup(settings, app.state.vault)
         await ensure_admin_token(settings, app.state.sessionmaker)
-        proxy = settings.egress_proxy.get_secret_value() if settings.egress_proxy else None
-        http = create_client(settings.upstream_timeout_s, egress_proxy=proxy, source_ip=settings.egress_source_ip)
-        redis = connect_redis(settings.redis_url) if settings.redis_url else None
-        nonces = (RedisNonceSource(redis, settings.redis_prefix, hold_s=settings.upstream_timeout_s + 5)
-                  if redis is not None else NonceSource())
-        limiter = Limiter(RedisWindows(redis, settings.redis_prefix) if redis is not None else None,
-                          on_redis_error=settings.limits_on_redis_error, replicas=settings.replicas)
-        app.state.signing = SigningService(
-            settings, SigningKeyCache(app.state.vault, app.state.readonly_sessionmaker), nonces, http, limiter)
-        app.state.redis = redis
-        app.state.egress = EgressMonitor(settings, http)
+        signing = build_signing(settings, app.state.vault, app.state.readonly_sessionmaker)
+        app.state.signing, app.state.redis = signing.service, signing.redis
+        app.state.egress = EgressMonitor(settings, signing.service.http)
         tasks = start_background_checks(app)
         log.info("signvault %s ready on %s", __version__, engine.url.render_as_string(hide_password=True))
         yield
     finally:
-        for task in locals().get("tasks", []):
+        for task in tasks:
             task.cancel()
-        signing = getattr(app.state, "signing", None)
         if signing is not None:
-            await signing.http.aclose()
-        redis = getattr(app.state, "redis", None)
-        if redis is not None:
-            await redis.aclose()
+            await signing.close()
         await engine.dispose()
 
 

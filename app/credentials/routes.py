@@ -16,24 +16,21 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.admin.auth import AdminDep
 from app.audit.context import audit_of
-from app.credentials import repository, service
+from app.credentials import repository, service, views
 from app.credentials.models import Credential
 from app.credentials.schemas import (
     CheckRead,
     CredentialCreate,
     CredentialDetail,
     CredentialPage,
-    CredentialRead,
     CredentialRollback,
     CredentialRotate,
     CredentialUpdate,
-    CredentialVersionRead,
-    KeyPermissionsRead,
 )
-from app.db import SessionDep, utcnow
+from app.db import SessionDep
 from app.deps import VaultDep
 from app.errors import problem_responses
-from app.exchanges.base import CheckResult, KeyPermissions
+from app.exchanges.base import CheckResult
 from app.proxy.service import SigningService
 
 router = APIRouter(prefix="/admin/credentials", tags=["credentials"], responses=problem_responses(401))
@@ -70,43 +67,6 @@ def _noted(request: Request, credential: Credential) -> Credential:
     return credential
 
 
-def _check_read(credential: Credential) -> CheckRead | None:
-    if credential.check_status is None:
-        return None
-    stored = credential.exchange_permissions
-    permissions = KeyPermissions(**stored) if stored else None
-    return CheckRead(status=credential.check_status, detail=credential.check_detail,
-                     checked_at=credential.checked_at,
-                     permissions=KeyPermissionsRead(**stored) if stored else None,
-                     warnings=service.warnings_of(permissions))
-
-
-def _read(credential: Credential) -> CredentialRead:
-    return CredentialRead(
-        id=credential.id, exchange=credential.exchange, label=credential.label, key_type=credential.key_type,
-        environment=credential.environment, permissions=credential.permissions, rate_limit=credential.rate_limit,
-        enabled=credential.enabled, api_key_hint=credential.api_key_hint, active_version=credential.active_version,
-        created_at=credential.created_at, updated_at=credential.updated_at, check=_check_read(credential))
-
-
-async def _detail(session: AsyncSession, credential: Credential) -> CredentialDetail:
-    versions = [
-        CredentialVersionRead(
-            version=v.version, key_type=v.key_type, api_key_hint=v.api_key_hint,
-            master_key_id=v.master_key_id, active=v.version == credential.active_version,
-            created_at=v.created_at)
-        for v in await repository.versions(session, credential.id)
-    ]
-    return CredentialDetail(**_read(credential).model_dump(), versions=versions)
-
-
-def _result_read(result: CheckResult) -> CheckRead:
-    permissions = result.permissions
-    return CheckRead(status=result.status, detail=result.detail, checked_at=utcnow(),
-                     permissions=KeyPermissionsRead(**vars(permissions)) if permissions else None,
-                     warnings=service.warnings_of(permissions))
-
-
 @router.post("", status_code=status.HTTP_201_CREATED, operation_id="create_credential",
              responses=problem_responses(409, 422, 503))
 async def create_credential(body: CredentialCreate, request: Request, vault: VaultDep,
@@ -130,19 +90,19 @@ async def create_credential(body: CredentialCreate, request: Request, vault: Vau
         credential = _noted(request, await service.create(session, vault, body, credential_id))
         if result is not None:
             await service.record_check(session, credential.id, result)
-        return await _detail(session, credential)
+        return await views.detail(session, credential)
 
 
 @router.get("", operation_id="list_credentials")
 async def list_credentials(session: SessionDep, _: AdminDep, exchange: str | None = None) -> CredentialPage:
     """Every credential's metadata, optionally for one exchange."""
-    return CredentialPage(items=[_read(c) for c in await repository.list_all(session, exchange)])
+    return CredentialPage(items=[views.summary(c) for c in await repository.list_all(session, exchange)])
 
 
 @router.get("/{ref}", operation_id="get_credential", responses=problem_responses(404, 409))
 async def get_credential(ref: str, request: Request, session: SessionDep, _: AdminDep) -> CredentialDetail:
     """One credential by id, label or `exchange:label`, with its versions and last check."""
-    return await _detail(session, _noted(request, await service.get(session, ref)))
+    return await views.detail(session, _noted(request, await service.get(session, ref)))
 
 
 @router.patch("/{ref}", operation_id="update_credential", responses=problem_responses(404, 409, 422))
@@ -153,7 +113,7 @@ async def update_credential(ref: str, body: CredentialUpdate, request: Request, 
     updated = await service.update(session, credential, body)
     if not updated.enabled:
         _forget_keys(request, updated.id)
-    return await _detail(session, updated)
+    return await views.detail(session, updated)
 
 
 @router.post("/{ref}/check", operation_id="check_credential", responses=problem_responses(404, 409, 503))
@@ -165,7 +125,7 @@ async def check_credential(ref: str, request: Request, _: AdminDep) -> CheckRead
     result = await signing.check(credential, await signing.keys.get(credential))
     async with _writing(request) as session:
         await service.record_check(session, credential.id, result)
-    return _result_read(result)
+    return views.fresh_check(result)
 
 
 @router.post("/{ref}/rotate", operation_id="rotate_credential", responses=problem_responses(404, 409, 422, 503))
@@ -191,7 +151,7 @@ async def rotate_credential(
         if result is not None:
             await service.record_check(session, rotated.id, result)
             await session.refresh(rotated)
-        detail = await _detail(session, rotated)
+        detail = await views.detail(session, rotated)
     _forget_keys(request, rotated.id)
     return detail
 
@@ -203,7 +163,7 @@ async def rollback_credential(ref: str, request: Request, session: SessionDep, _
     credential = _noted(request, await service.get(session, ref))
     rolled = await service.rollback(session, credential, body.version if body else None)
     _forget_keys(request, rolled.id)
-    return await _detail(session, rolled)
+    return await views.detail(session, rolled)
 
 
 @router.delete("/{ref}", status_code=status.HTTP_204_NO_CONTENT, operation_id="delete_credential",

@@ -61,6 +61,21 @@ class TextFormatter(logging.Formatter):
         return redact(super().format(record))
 
 
+class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever sys.stderr is now, not the one it found when created (tests swap it)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _: Any) -> None:
+        pass
+
+
 class RedactingFilter(logging.Filter):
     """For handlers we did not make (uvicorn's own, when it configures logging itself)."""
 
@@ -75,7 +90,7 @@ def configure_logging(level: str, fmt: str = "json") -> None:
     root = logging.getLogger()
     handler = next((h for h in root.handlers if getattr(h, "_signvault", False)), None)
     if handler is None:
-        handler = logging.StreamHandler(sys.stderr)
+        handler = StderrHandler()
         handler._signvault = True  # type: ignore[attr-defined]
         root.addHandler(handler)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())

@@ -12,8 +12,11 @@ from fastapi import FastAPI
 from app import __version__
 from app.admin.bootstrap import ensure_admin_token
 from app.audit.routes import router as audit_router
+from app.audit.writer import AuditWriter
 from app.background import start_background_checks
 from app.body_limit import BodyLimit
+from app.cache.clients import ClientCache
+from app.cache.invalidation import Invalidation
 from app.clients.routes import me_router
 from app.clients.routes import router as clients_router
 from app.credentials.routes import router as credentials_router
@@ -56,6 +59,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.sessionmaker = create_sessionmaker(engine)
     app.state.readonly_sessionmaker = create_readonly_sessionmaker(engine)
     app.state.idempotency = IdempotencyStore(app.state.sessionmaker)
+    app.state.audit_writer = AuditWriter(app.state.sessionmaker)
     signing: Signing | None = None
     tasks: list[asyncio.Task[None]] = []
     try:
@@ -68,12 +72,21 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         signing = build_signing(settings, app.state.vault, app.state.readonly_sessionmaker)
         app.state.signing, app.state.redis = signing.service, signing.redis
         app.state.egress = EgressMonitor(settings, signing.service.http)
+        app.state.client_cache = ClientCache()
+        app.state.invalidation = Invalidation(signing.redis, settings.redis_prefix)
+        app.state.invalidation.on_change(app.state.client_cache.clear)
+        app.state.invalidation.on_change(signing.service.keys.clear)
+        app.state.invalidation.start()
+        app.state.audit_writer.start()
         tasks = start_background_checks(app)
         log.info("signvault %s ready on %s", __version__, engine.url.render_as_string(hide_password=True))
         yield
     finally:
         for task in tasks:
             task.cancel()
+        await app.state.audit_writer.close()
+        if getattr(app.state, "invalidation", None) is not None:
+            await app.state.invalidation.close()
         if signing is not None:
             await signing.close()
         await engine.dispose()

@@ -35,6 +35,8 @@ EGRESS_MISMATCH = Gauge(
     "signvault_egress_ip_mismatch", "1 when exchanges see another IP than the whitelisted one.", registry=REGISTRY)
 CREDENTIAL_CHECKS = Counter(
     "signvault_credential_checks_total", "Connection checks, by outcome.", ["exchange", "status"], registry=REGISTRY)
+AUDIT_DROPPED = Counter("signvault_audit_rows_dropped_total", "Audit rows that could not be written.",
+                        registry=REGISTRY)
 VAULT_ERRORS = Counter("signvault_vault_errors_total", "Credentials that failed to decrypt.", registry=REGISTRY)
 
 

@@ -165,7 +165,9 @@ def run_db(client: TestClient, work: Callable[[AsyncSession], Awaitable[T]]) -> 
     """Run `work` in a transaction on the app's own engine and event loop."""
 
     async def call() -> T:
-        async with client.app.state.sessionmaker() as session, session.begin():  # type: ignore[attr-defined]
+        state = client.app.state  # type: ignore[attr-defined]
+        await state.audit_writer.flush()  # audit rows are written in batches; read them as /admin/audit does
+        async with state.sessionmaker() as session, session.begin():
             return await work(session)
 
     assert client.portal is not None

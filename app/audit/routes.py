@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
 from app.admin.auth import AdminDep
 from app.audit import repository
@@ -24,6 +24,7 @@ router = APIRouter(prefix="/admin/audit", tags=["audit"], responses=problem_resp
 
 @router.get("", operation_id="list_audit_events")
 async def list_audit_events(
+    request: Request,
     session: SessionDep,
     _: AdminDep,
     actor: Annotated[str | None, Query(max_length=64, description="Admin token or client name.")] = None,
@@ -37,6 +38,7 @@ async def list_audit_events(
     before: Annotated[int | None, Query(ge=1, le=2**63 - 1, description="Cursor from next_before.")] = None,
 ) -> AuditPage:
     """Audit events, newest first, filtered and paged."""
+    await request.app.state.audit_writer.flush()  # read this replica's own recent writes
     where = repository.AuditFilter(actor, action, credential, exchange, status, _utc(since), _utc(until))
     rows = await repository.page(session, where, limit, before)
     items = [AuditEventRead.model_validate(r) for r in rows]

@@ -8,6 +8,7 @@ from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader
 
 from app.audit.context import start_audit
+from app.cache.clients import ClientCache
 from app.clients import repository
 from app.clients.models import Client
 from app.db import SessionDep
@@ -42,9 +43,19 @@ ClientDep = Annotated[Client, Depends(require_client)]
 async def require_signing_client(
     request: Request, presented: Annotated[str | None, Depends(client_token)],
 ) -> Client:
-    """The same check for /proxy and /sign, on a short read-only session closed before the exchange call."""
+    """The same check for /proxy and /sign: from the client cache, else on a short read-only session
+    closed before the exchange call. Admin writes clear the cache on every replica."""
+    if presented:
+        cache: ClientCache = request.app.state.client_cache
+        digest = hash_token(presented)
+        client = cache.get(digest)
+        if client is not None:
+            start_audit(request, "client", client.name)
+            return client
     async with request.app.state.readonly_sessionmaker() as session:
-        return await require_client(request, session, presented)
+        client = await require_client(request, session, presented)
+    cache.put(digest, client)
+    return client
 
 
 SigningClientDep = Annotated[Client, Depends(require_signing_client)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response, status
 
 from app.admin.auth import AdminDep
+from app.cache.invalidation import announce_changes
 from app.clients import repository, service
 from app.clients.auth import ClientDep
 from app.clients.models import Client
@@ -20,7 +21,8 @@ from app.clients.schemas import (
 from app.db import SessionDep
 from app.errors import problem_responses
 
-router = APIRouter(prefix="/admin/clients", tags=["clients"], responses=problem_responses(401))
+router = APIRouter(prefix="/admin/clients", tags=["clients"], responses=problem_responses(401),
+                   dependencies=[announce_changes])
 me_router = APIRouter(tags=["client"], responses=problem_responses(401))
 
 

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.admin.auth import AdminDep
 from app.audit.context import audit_of
+from app.cache.invalidation import announce_changes
 from app.credentials import repository, service, views
 from app.credentials.models import Credential
 from app.credentials.schemas import (
@@ -33,7 +34,8 @@ from app.errors import problem_responses
 from app.exchanges.base import CheckResult
 from app.proxy.service import SigningService
 
-router = APIRouter(prefix="/admin/credentials", tags=["credentials"], responses=problem_responses(401))
+router = APIRouter(prefix="/admin/credentials", tags=["credentials"], responses=problem_responses(401),
+                   dependencies=[announce_changes])
 
 
 def _signing(request: Request) -> SigningService:

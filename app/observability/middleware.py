@@ -62,7 +62,7 @@ class RequestObserver:
                 "exchange": context.exchange if context else None,
             })
             if context is not None:
-                await record(scope["app"], scope, context, request_id, status, latency * 1000)
+                record(scope["app"], scope, context, request_id, status, latency * 1000)
 
 
 def _incoming_request_id(scope: Scope) -> str | None:

@@ -44,6 +44,9 @@ class SigningKeyCache:
             self._keys.popitem(last=False)
         return key
 
+    def clear(self) -> None:
+        self._keys.clear()
+
     def forget(self, credential_id: str) -> None:
         """Drop every cached version of a credential (deleted or disabled): no key outlives its need."""
         for cache_key in [k for k in self._keys if k[0] == credential_id]:

@@ -8,12 +8,14 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 
 from app.admin.auth import AdminDep
+from app.cache.invalidation import announce_changes
 from app.db import SessionDep
 from app.deps import VaultDep
 from app.errors import Conflict, NotFound, problem_responses
 from app.vault import repository
 
-router = APIRouter(prefix="/admin/vault/keys", tags=["vault"], responses=problem_responses(401, 503))
+router = APIRouter(prefix="/admin/vault/keys", tags=["vault"], responses=problem_responses(401, 503),
+                   dependencies=[announce_changes])
 
 
 class MasterKeyRead(BaseModel):

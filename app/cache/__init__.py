@@ -1,0 +1,1 @@
+"""What the hot path keeps in memory, and how every replica learns that it changed."""

@@ -1,0 +1,283 @@
+"""signvault's speed, measured honestly: `python -m bench.run` (add --quick for a short run).
+
+Starts a fake exchange (optionally with a fixed latency), nginx as a plain reverse proxy with no
+signing (when installed), and signvault (one worker, SQLite); drives each with wrk at several
+concurrency levels for private GET and POST requests; measures /sign, resident memory, and the
+cost with 10, 10,000 and 100,000 stored credentials. Prints one markdown report.
+
+Everything runs on this machine, loopback only: the load generator, the exchange and signvault
+share its cores, so absolute numbers are lower than on separate hosts; compare rows of one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+SIGNVAULT = str(Path(sys.executable).parent / "signvault")
+ADMIN_TOKEN = "sva_bench-admin-token-0123456789"
+MASTER_KEY = base64.b64encode(b"B" * 32).decode()
+ORDER = '{"instId":"BTC-USDT","tdMode":"cash","side":"buy","ordType":"market","sz":"1"}'
+
+
+@dataclass
+class Result:
+    target: str
+    method: str
+    concurrency: int
+    rps: float
+    p50: float
+    p90: float
+    p99: float
+    errors: int
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_ready(url: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=1).status_code < 500:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise SystemExit(f"bench: {url} did not come up")
+
+
+@contextmanager
+def process(args: list[str], env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
+    proc = subprocess.Popen(args, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def fake_exchange(latency_ms: float) -> tuple[list[str], dict[str, str], int]:
+    port = free_port()
+    return ([sys.executable, "-m", "uvicorn", "bench.fake_exchange:app", "--port", str(port), "--log-level",
+             "warning", "--no-access-log", "--loop", "uvloop", "--http", "httptools"],
+            {"BENCH_LATENCY_MS": str(latency_ms), "PYTHONPATH": str(ROOT)}, port)
+
+
+def nginx_conf(workdir: Path, listen: int, upstream: int) -> Path:
+    conf = workdir / "nginx.conf"
+    conf.write_text(f"""
+worker_processes 1; daemon off; pid {workdir}/nginx.pid; error_log {workdir}/nginx-error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off; client_body_temp_path {workdir}/body; proxy_temp_path {workdir}/proxy;
+  fastcgi_temp_path {workdir}/fcgi; uwsgi_temp_path {workdir}/uwsgi; scgi_temp_path {workdir}/scgi;
+  upstream exchange {{ server 127.0.0.1:{upstream}; keepalive 256; }}
+  server {{
+    listen 127.0.0.1:{listen};
+    location / {{ proxy_pass http://exchange; proxy_http_version 1.1; proxy_set_header Connection ""; }}
+  }}
+}}""")
+    return conf
+
+
+def signvault_env(workdir: Path, exchange_port: int, port: int) -> dict[str, str]:
+    return {
+        "SIGNVAULT_DATA_DIR": str(workdir), "SIGNVAULT_MASTER_KEY": MASTER_KEY, "SIGNVAULT_ADMIN_TOKEN": ADMIN_TOKEN,
+        "SIGNVAULT_EXCHANGE_URLS": json.dumps({"okx": f"http://127.0.0.1:{exchange_port}"}),
+        "SIGNVAULT_EGRESS_ECHO_URL": "", "SIGNVAULT_LOG_LEVEL": "WARNING", "SIGNVAULT_PORT": str(port),
+    }
+
+
+def enrol(base: str) -> str:
+    """One OKX credential with a limit high enough to measure speed, not pacing; returns a client token."""
+    admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    with httpx.Client(base_url=base, headers=admin, timeout=30) as client:
+        credential = client.post("/admin/credentials", json={
+            "exchange": "okx", "label": "bench", "api_key": "BENCHKEY0000001", "api_secret": "bench-secret",
+            "passphrase": "bench-pass", "rate_limit": "1000000/second"}).json()
+        created = client.post("/admin/clients", json={"name": "bench", "credentials": [credential["id"]],
+                                                      "permissions": ["read", "trade"]})
+        return str(created.json()["token"])
+
+
+def wrk(url: str, concurrency: int, seconds: float, method: str = "GET", body: str = "",
+        headers: dict[str, str] | None = None) -> Result:
+    lines = [f'wrk.method = "{method}"'] + ([f"wrk.body = {json.dumps(body)}"] if body else [])
+    lines += [f'wrk.headers["{name}"] = "{value}"' for name, value in (headers or {}).items()]
+    with tempfile.NamedTemporaryFile("w", suffix=".lua") as script:
+        script.write("\n".join(lines) + "\n")
+        script.flush()
+        out = subprocess.run(["wrk", "-t1", f"-c{concurrency}", f"-d{max(1, round(seconds))}s", "--latency",
+                              "-s", script.name, url], capture_output=True, text=True, check=True).stdout
+
+    def latency(label: str) -> float:
+        match = re.search(rf"^\s*{label}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        if not match:
+            return float("nan")
+        value, unit = float(match.group(1)), match.group(2)
+        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return Result("", method, concurrency, rps, latency("50"), latency("90"), latency("99"),
+                  int(errors.group(1)) if errors else 0)
+
+
+def rss_mb(pid: int) -> float:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(r"VmRSS:\s+(\d+)", status).group(1)) / 1024  # type: ignore[union-attr]
+
+
+def seed_credentials(workdir: Path, count: int) -> None:
+    """Store `count` extra sealed credentials straight through the app's own storage code."""
+    sys.path.insert(0, str(ROOT))
+    from app.credentials.models import Credential, CredentialVersion
+    from app.db import create_engine, create_sessionmaker
+    from app.migrate import upgrade_to_head
+    from app.vault import envelope
+    from app.vault.keyring import parse_key
+    from app.vault.service import SecretMaterial
+
+    async def run() -> None:
+        engine = create_engine(f"sqlite+aiosqlite:///{workdir / 'signvault.db'}")
+        await upgrade_to_head(engine)
+        master = parse_key(MASTER_KEY, "bench")
+        sessionmaker = create_sessionmaker(engine)
+        for start in range(0, count, 5000):
+            async with sessionmaker() as session, session.begin():
+                for i in range(start, min(count, start + 5000)):
+                    cid = str(uuid.uuid4())
+                    sealed = envelope.seal(master, SecretMaterial(f"KEY{i:09d}", f"secret-{i}", "p").to_bytes(), cid, 1)
+                    session.add(Credential(id=cid, exchange="okx", label=f"seed-{i}", environment="live",
+                                           permissions=["read"], rate_limit=None, enabled=True, active_version=1,
+                                           key_type="hmac", api_key_hint="KEY0…0000"))
+                    session.add(CredentialVersion(credential_id=cid, version=1, key_type="hmac",
+                                                  api_key_hint="KEY0…0000", ciphertext=sealed.ciphertext,
+                                                  wrapped_key=sealed.wrapped_key, master_key_id=sealed.master_key_id))
+        await engine.dispose()
+
+    asyncio.run(run())
+
+
+def table(rows: list[Result], direct: dict[tuple[str, int], Result]) -> str:
+    lines = ["| target | request | conc. | req/s | p50 ms | p90 ms | p99 ms | added p50 ms | added p99 ms | non-2xx |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        base = direct.get((r.method, r.concurrency))
+        added = (f"{r.p50 - base.p50:.3f}", f"{r.p99 - base.p99:.3f}") if base and r.target != "direct" else ("", "")
+        lines.append(f"| {r.target} | {r.method} | {r.concurrency} | {r.rps:,.0f} | {r.p50:.3f} | {r.p90:.3f} | "
+                     f"{r.p99:.3f} | {added[0]} | {added[1]} | {r.errors} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=10, help="per measurement (default 10)")
+    parser.add_argument("--concurrency", default="1,16,64,256", help="comma-separated (default 1,16,64,256)")
+    parser.add_argument("--latency-ms", type=float, default=0, help="fixed delay the fake exchange adds")
+    parser.add_argument("--credentials", default="10,10000,100000", help="stored-credential counts to compare")
+    parser.add_argument("--quick", action="store_true", help="3 s measurements, fewer levels")
+    args = parser.parse_args(argv)
+    if shutil.which("wrk") is None:
+        print("bench: wrk is needed (Debian/Ubuntu: apt-get install wrk)", file=sys.stderr)
+        return 2
+    seconds = 3.0 if args.quick else args.seconds
+    levels = [1, 64] if args.quick else [int(c) for c in args.concurrency.split(",")]
+    counts = [10, 10000] if args.quick else [int(c) for c in args.credentials.split(",")]
+    report = [f"# signvault benchmark\n\n{os.cpu_count()} cores, loopback, wrk 1 thread, {seconds:g} s per row, "
+              f"fake exchange latency {args.latency_ms:g} ms, one signvault worker on SQLite.\n"]
+    with tempfile.TemporaryDirectory(prefix="signvault-bench-") as tmp, ExitStack() as stack:
+        workdir = Path(tmp)
+        cmd, env, exchange_port = fake_exchange(args.latency_ms)
+        stack.enter_context(process(cmd, env))
+        wait_ready(f"http://127.0.0.1:{exchange_port}/api/v5/public/time")
+        plain = None
+        if shutil.which("nginx"):
+            nginx_port = free_port()
+            for name in ("body", "proxy", "fcgi", "uwsgi", "scgi"):
+                (workdir / name).mkdir()
+            stack.enter_context(process(["nginx", "-c", str(nginx_conf(workdir, nginx_port, exchange_port)),
+                                         "-p", str(workdir)]))
+            plain = f"http://127.0.0.1:{nginx_port}"
+            wait_ready(plain + "/api/v5/public/time")
+        port = free_port()
+        signvault = stack.enter_context(process([SIGNVAULT, "serve", "--port", str(port)],
+                                                {**signvault_env(workdir, exchange_port, port),
+                                                 "PYTHONPATH": str(ROOT)}))
+        base = f"http://127.0.0.1:{port}"
+        wait_ready(base + "/healthz")
+        token = enrol(base)
+        bot = {"X-Signvault-Token": token}
+        rows: list[Result] = []
+        direct: dict[tuple[str, int], Result] = {}
+        targets = [("direct", f"http://127.0.0.1:{exchange_port}", {}),
+                   *([("nginx", plain, {})] if plain else []),
+                   ("signvault", f"{base}/proxy/okx", bot)]
+        for method, path, body in (("GET", "/api/v5/account/balance", ""), ("POST", "/api/v5/trade/order", ORDER)):
+            for concurrency in levels:
+                for name, url, headers in targets:
+                    extra = {"Content-Type": "application/json"} if body else {}
+                    result = wrk(url + path, concurrency, seconds, method, body, {**headers, **extra})
+                    result.target = name
+                    rows.append(result)
+                    if name == "direct":
+                        direct[(method, concurrency)] = result
+        report.append("## Proxied private requests\n\n" + table(rows, direct))
+        sign = wrk(f"{base}/sign", 64, seconds, "POST", json.dumps(
+            {"credential": "bench", "method": "GET", "path": "/api/v5/account/balance"}),
+            {**bot, "Content-Type": "application/json"})
+        report.append(f"## /sign\n\n64 connections: **{sign.rps:,.0f} req/s**, p50 {sign.p50:.3f} ms, "
+                      f"p99 {sign.p99:.3f} ms, non-2xx {sign.errors}.")
+        report.append(f"## Memory\n\nsignvault worker resident after the runs: **{rss_mb(signvault.pid):.0f} MB**.")
+        stack.close()
+
+    scaling = ["## Stored credentials\n", "| credentials | req/s (GET, 64 conn.) | p50 ms | p99 ms | RSS MB |",
+               "|---:|---:|---:|---:|---:|"]
+    for count in counts:
+        with tempfile.TemporaryDirectory(prefix="signvault-bench-") as tmp, ExitStack() as stack:
+            workdir = Path(tmp)
+            seed_credentials(workdir, count)
+            cmd, env, exchange_port = fake_exchange(args.latency_ms)
+            stack.enter_context(process(cmd, env))
+            port = free_port()
+            signvault = stack.enter_context(process([SIGNVAULT, "serve", "--port", str(port)],
+                                                    {**signvault_env(workdir, exchange_port, port),
+                                                     "PYTHONPATH": str(ROOT)}))
+            base = f"http://127.0.0.1:{port}"
+            wait_ready(base + "/healthz")
+            bot = {"X-Signvault-Token": enrol(base)}
+            result = wrk(f"{base}/proxy/okx/api/v5/account/balance", 64, seconds, headers=bot)
+            scaling.append(f"| {count:,} | {result.rps:,.0f} | {result.p50:.3f} | {result.p99:.3f} | "
+                           f"{rss_mb(signvault.pid):.0f} |")
+    report.append("\n".join(scaling))
+    print("\n\n".join(report))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

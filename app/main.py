@@ -71,7 +71,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await ensure_admin_token(settings, app.state.sessionmaker)
         signing = build_signing(settings, app.state.vault, app.state.readonly_sessionmaker)
         app.state.signing, app.state.redis = signing.service, signing.redis
-        app.state.egress = EgressMonitor(settings, signing.service.http)
+        app.state.egress = EgressMonitor(settings, signing.http)
         app.state.client_cache = ClientCache()
         app.state.invalidation = Invalidation(signing.redis, settings.redis_prefix)
         app.state.invalidation.on_change(app.state.client_cache.clear)
@@ -100,6 +100,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         summary="Holds crypto-exchange API credentials and signs requests for trading bots.",
         lifespan=lifespan,
+        # signvault exports Prometheus metrics of its own; FastAPI's OpenTelemetry hook looked up the
+        # environment on every request (6% of the proxy's CPU in bench/) for a tracer nobody set.
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
         docs_url="/docs" if docs else None,
         redoc_url="/redoc" if docs else None,
         openapi_url="/openapi.json" if docs else None,

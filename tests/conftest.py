@@ -125,6 +125,7 @@ def make_settings(data_dir: Any, database_url: str, **overrides: Any) -> Setting
         "docs_enabled": True,
         "auto_migrate": True,
         "log_level": "DEBUG",
+        "egress_echo_url": None,  # no test reaches out to a public IP-echo service
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
+import secrets
 import time
-import uuid
 from contextvars import ContextVar
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -19,6 +20,10 @@ access_log = logging.getLogger("signvault.access")
 REQUEST_ID_HEADER = b"x-request-id"
 _SAFE_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._-]{1,64}$")
 
+# Request ids: a random prefix per process and a counter, unique without a uuid4 per request.
+_ID_PREFIX = secrets.token_hex(6)
+_ID_COUNTER = itertools.count(1)
+
 # Time spent waiting for exchanges during this request (set by the signing service, read here).
 upstream_ms: ContextVar[float] = ContextVar("upstream_ms", default=0.0)
 
@@ -31,7 +36,7 @@ class RequestObserver:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = _incoming_request_id(scope) or uuid.uuid4().hex
+        request_id = _incoming_request_id(scope) or f"{_ID_PREFIX}{next(_ID_COUNTER):020x}"  # 32 hex
         scope.setdefault("state", {})["request_id"] = request_id
         started = time.perf_counter()
         token = upstream_ms.set(0.0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.limits.limiter import Limiter
@@ -12,7 +13,7 @@ from app.limits.redis_store import RedisWindows
 from app.proxy.keys import SigningKeyCache
 from app.proxy.nonces import NonceSource, RedisNonceSource
 from app.proxy.service import SigningService
-from app.proxy.upstream import create_client
+from app.proxy.upstream import AiohttpUpstream, HttpxUpstream, Upstream, create_client
 from app.redis_client import connect as connect_redis
 from app.settings import Settings
 from app.vault.service import Vault
@@ -22,9 +23,11 @@ from app.vault.service import Vault
 class Signing:
     service: SigningService
     redis: Any | None  # the shared store, when SIGNVAULT_REDIS_URL is set
+    http: httpx.AsyncClient  # on the same egress path, for checks off the hot path
 
     async def close(self) -> None:
-        await self.service.http.aclose()
+        await self.service.upstream.aclose()
+        await self.http.aclose()
         if self.redis is not None:
             await self.redis.aclose()
 
@@ -33,9 +36,12 @@ def build_signing(settings: Settings, vault: Vault, readonly: async_sessionmaker
     """The egress-bound HTTP client, the shared (or local) limits and nonces, and the key cache."""
     proxy = settings.egress_proxy.get_secret_value() if settings.egress_proxy else None
     http = create_client(settings.upstream_timeout_s, egress_proxy=proxy, source_ip=settings.egress_source_ip)
+    upstream: Upstream = (AiohttpUpstream(settings.upstream_timeout_s, egress_proxy=proxy,
+                                          source_ip=settings.egress_source_ip)
+                          if settings.upstream_client == "aiohttp" else HttpxUpstream(http))
     redis = connect_redis(settings.redis_url) if settings.redis_url else None
     nonces = (RedisNonceSource(redis, settings.redis_prefix, hold_s=settings.upstream_timeout_s + 5)
               if redis is not None else NonceSource())
     limiter = Limiter(RedisWindows(redis, settings.redis_prefix) if redis is not None else None,
                       on_redis_error=settings.limits_on_redis_error, replicas=settings.replicas)
-    return Signing(SigningService(settings, SigningKeyCache(vault, readonly), nonces, http, limiter), redis)
+    return Signing(SigningService(settings, SigningKeyCache(vault, readonly), nonces, upstream, limiter), redis, http)

@@ -34,11 +34,11 @@ from app.exchanges.base import (
 from app.exchanges.registry import get_adapter
 from app.limits.limiter import Limiter
 from app.observability.middleware import upstream_ms
-from app.proxy import pacing, upstream
+from app.proxy import pacing
 from app.proxy.clock import ExchangeClock, local_ms
 from app.proxy.keys import SigningKeyCache
 from app.proxy.nonces import NonceSource
-from app.proxy.upstream import ExchangeOutcomeUnknown, ExchangeResponse, ExchangeTimeout, ExchangeUnreachable
+from app.proxy.upstream import ExchangeOutcomeUnknown, ExchangeResponse, ExchangeTimeout, ExchangeUnreachable, Upstream
 from app.settings import Settings
 
 # Credentials of one family share keys: a Binance key signs spot and USDⓈ-M futures alike.
@@ -129,11 +129,11 @@ class SigningService:
     """Holds what signing needs across requests: key cache, clocks, nonces, the upstream client."""
 
     def __init__(self, settings: Settings, keys: SigningKeyCache, nonces: NonceSource,
-                 http: httpx.AsyncClient, limiter: Limiter) -> None:
+                 upstream: Upstream, limiter: Limiter) -> None:
         self.settings = settings
         self.keys = keys
         self.nonces = nonces
-        self.http = http
+        self.upstream = upstream
         self.limiter = limiter
         self.clock = ExchangeClock()
 
@@ -265,8 +265,8 @@ class SigningService:
 
     async def _send(self, prepared: Prepared, request: UpstreamRequest) -> ExchangeResponse:
         before = local_ms()
-        response = await upstream.send(self.http, prepared.origin, request, prepared.adapter.spec.name,
-                                       unknown_outcome=prepared.access in ("trade", "withdraw"))
+        response = await self.upstream.send(prepared.origin, request, prepared.adapter.spec.name,
+                                            unknown_outcome=prepared.access in ("trade", "withdraw"))
         metrics.UPSTREAM_RESPONSES.labels(prepared.adapter.id, f"{response.status // 100}xx").inc()
         waited = local_ms() - before
         metrics.UPSTREAM_LATENCY.labels(prepared.adapter.id).observe(waited / 1000)
@@ -292,8 +292,8 @@ class SigningService:
             time_request = UpstreamRequest("GET", time_path)
             before = local_ms()
             try:
-                answer = await upstream.send(self.http, prepared.origin, time_request, adapter.spec.name,
-                                             unknown_outcome=False)
+                answer = await self.upstream.send(prepared.origin, time_request, adapter.spec.name,
+                                                  unknown_outcome=False)
                 after = local_ms()
                 server = adapter.server_time_ms(_json(answer.body)) if answer.status == 200 else None
             except ProblemError:

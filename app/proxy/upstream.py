@@ -1,10 +1,13 @@
-"""The one HTTP client that talks to exchanges: no environment proxies, no redirects, bounded waits."""
+"""The HTTP clients that talk to exchanges: no environment proxies, no redirects, bounded waits."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
+import aiohttp
 import httpx
+import yarl
 
 from app.errors import ProblemError
 from app.exchanges.base import UpstreamRequest
@@ -46,8 +49,8 @@ def connection_listed(value: str) -> frozenset[str]:
 
 def create_client(timeout_s: float, connect_timeout_s: float = 5.0, *, egress_proxy: str | None = None,
                   source_ip: str | None = None) -> httpx.AsyncClient:
-    """Every byte to an exchange leaves through this client, so through the one configured egress path:
-    a forward proxy on the static-IP host, or sockets bound to one local address."""
+    """An httpx client on the one configured egress path: a forward proxy on the static-IP host, or
+    sockets bound to one local address. For the egress check, and for exchange calls when chosen."""
     limits = httpx.Limits(max_connections=512, max_keepalive_connections=128, keepalive_expiry=30)
     transport = httpx.AsyncHTTPTransport(limits=limits, proxy=egress_proxy, local_address=source_ip, retries=0)
     return httpx.AsyncClient(
@@ -67,19 +70,76 @@ def url_for(origin: str, request: UpstreamRequest) -> httpx.URL:
     return base.copy_with(raw_path=prefix + request.target.encode("ascii"))
 
 
-async def send(client: httpx.AsyncClient, origin: str, request: UpstreamRequest, exchange: str,
-               *, unknown_outcome: bool) -> ExchangeResponse:
-    """Send once. Transport failures become 502/504 naming the exchange (and, for writes, the doubt)."""
-    doubt = " The order may or may not have been placed: check before retrying." if unknown_outcome else ""
-    try:
-        response = await client.request(
-            request.method, url_for(origin, request), headers=dict(request.headers), content=request.body or None)
-    except httpx.InvalidURL:
-        raise UnsendableRequest("the URL cannot be sent as given") from None
-    except httpx.TimeoutException:
-        raise ExchangeTimeout(f"{exchange} did not answer in time.{doubt}") from None
-    except httpx.HTTPError as exc:
-        raise ExchangeUnreachable(f"{exchange}: {type(exc).__name__}{doubt}") from None
-    dropped = _DROPPED_RESPONSE_HEADERS | connection_listed(response.headers.get("connection", ""))
-    headers = [(k, v) for k, v in response.headers.multi_items() if k.lower() not in dropped]
-    return ExchangeResponse(response.status_code, headers, response.content)
+def _doubt(unknown_outcome: bool) -> str:
+    return " The order may or may not have been placed: check before retrying." if unknown_outcome else ""
+
+
+def _answer(status: int, items: list[tuple[str, str]], body: bytes, connection: str) -> ExchangeResponse:
+    dropped = _DROPPED_RESPONSE_HEADERS | connection_listed(connection)
+    return ExchangeResponse(status, [(k, v) for k, v in items if k.lower() not in dropped], body)
+
+
+class Upstream(Protocol):
+    """Sends one request to an exchange, exactly as signed; transport failures become 502/504."""
+
+    async def send(self, origin: str, request: UpstreamRequest, exchange: str, *,
+                   unknown_outcome: bool) -> ExchangeResponse: ...
+
+    async def aclose(self) -> None: ...
+
+
+class HttpxUpstream:
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self.client = client
+
+    async def send(self, origin: str, request: UpstreamRequest, exchange: str, *,
+                   unknown_outcome: bool) -> ExchangeResponse:
+        try:
+            response = await self.client.request(request.method, url_for(origin, request),
+                                                 headers=dict(request.headers), content=request.body or None)
+        except httpx.InvalidURL:
+            raise UnsendableRequest("the URL cannot be sent as given") from None
+        except httpx.TimeoutException:
+            raise ExchangeTimeout(f"{exchange} did not answer in time.{_doubt(unknown_outcome)}") from None
+        except httpx.HTTPError as exc:
+            raise ExchangeUnreachable(f"{exchange}: {type(exc).__name__}{_doubt(unknown_outcome)}") from None
+        return _answer(response.status_code, list(response.headers.multi_items()), response.content,
+                       response.headers.get("connection", ""))
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+
+class AiohttpUpstream:
+    """The hot path's client: several times faster per request than httpx (performance notes, and
+    bench/). Same rules: no environment proxies, no redirects, no cookies, bounded waits."""
+
+    def __init__(self, timeout_s: float, connect_timeout_s: float = 5.0, *, egress_proxy: str | None = None,
+                 source_ip: str | None = None) -> None:
+        connector = aiohttp.TCPConnector(limit=512, keepalive_timeout=30, ttl_dns_cache=300,
+                                         local_addr=(source_ip, 0) if source_ip else None)
+        self.session = aiohttp.ClientSession(
+            connector=connector, trust_env=False, cookie_jar=aiohttp.DummyCookieJar(),
+            timeout=aiohttp.ClientTimeout(total=timeout_s, sock_connect=connect_timeout_s))
+        self.proxy = egress_proxy
+
+    async def send(self, origin: str, request: UpstreamRequest, exchange: str, *,
+                   unknown_outcome: bool) -> ExchangeResponse:
+        # encoded=True: yarl must send the signed bytes as they are, never re-quote them.
+        url = yarl.URL(origin.rstrip("/") + request.target, encoded=True)
+        try:
+            async with self.session.request(request.method, url, headers=request.headers,
+                                            data=request.body or None, allow_redirects=False,
+                                            proxy=self.proxy) as response:
+                body = await response.read()
+                return _answer(response.status, list(response.headers.items()), body,
+                               response.headers.get("connection", ""))
+        except (aiohttp.InvalidURL, ValueError):
+            raise UnsendableRequest("the URL cannot be sent as given") from None
+        except (TimeoutError, aiohttp.ServerTimeoutError):
+            raise ExchangeTimeout(f"{exchange} did not answer in time.{_doubt(unknown_outcome)}") from None
+        except aiohttp.ClientError as exc:
+            raise ExchangeUnreachable(f"{exchange}: {type(exc).__name__}{_doubt(unknown_outcome)}") from None
+
+    async def aclose(self) -> None:
+        await self.session.close()

@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -29,6 +30,7 @@ from app.idempotency.store import IdempotencyStore
 from app.migrate import upgrade_to_head
 from app.observability.logs import configure_logging
 from app.observability.middleware import RequestObserver
+from app.openapi_shape import shape
 from app.proxy.factory import Signing, build_signing
 from app.proxy.routes import router as proxy_router
 from app.request_guard import RequestGuard
@@ -113,6 +115,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestObserver)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestGuard)  # added last, so it runs first
+    generate = app.openapi
+
+    def shaped_openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = shape(generate())
+        return app.openapi_schema
+
+    app.openapi = shaped_openapi  # type: ignore[method-assign]
     for router in (health_router, credentials_router, clients_router, audit_router, me_router, proxy_router,
                    egress_router, vault_router):
         app.include_router(router)

@@ -23,7 +23,7 @@ from app.errors import problem_responses
 
 router = APIRouter(prefix="/admin/clients", tags=["clients"], responses=problem_responses(401),
                    dependencies=[announce_changes])
-me_router = APIRouter(tags=["client"], responses=problem_responses(401))
+me_router = APIRouter(tags=["me"], responses=problem_responses(401))
 
 
 def _read(client: Client) -> ClientRead:

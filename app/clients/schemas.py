@@ -45,7 +45,7 @@ class CredentialRef(BaseModel):
 class ClientRead(BaseModel):
     id: str
     name: str
-    permissions: list[str]
+    permissions: list[Permission]
     rate_limit: str | None
     credentials: list[CredentialRef]
     active: bool
@@ -64,5 +64,5 @@ class ClientPage(BaseModel):
 
 class Whoami(BaseModel):
     name: str
-    permissions: list[str]
+    permissions: list[Permission]
     credentials: list[CredentialRef]

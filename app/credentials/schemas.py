@@ -3,15 +3,36 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from enum import StrEnum
+from typing import Annotated
 
 from limits import parse_many
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-from app.exchanges.base import KeyType
 from app.exchanges.keys import has_control, has_unprintable
 
-Permission = Literal["read", "trade", "withdraw"]
+
+class Permission(StrEnum):
+    read = "read"
+    trade = "trade"
+    withdraw = "withdraw"
+
+
+class KeyType(StrEnum):
+    hmac = "hmac"
+    ed25519 = "ed25519"
+    rsa = "rsa"
+    ecdsa = "ecdsa"
+
+
+class CheckStatus(StrEnum):
+    connected = "connected"
+    invalid_key = "invalid_key"
+    invalid_signature = "invalid_signature"
+    ip_not_whitelisted = "ip_not_whitelisted"
+    clock_skew = "clock_skew"
+    permission_denied = "permission_denied"
+    exchange_unavailable = "exchange_unavailable"
 LABEL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 
 Label = Annotated[str, Field(pattern=LABEL_PATTERN, description="Unique per exchange; letters, digits, . _ -")]
@@ -47,7 +68,7 @@ def check_rate_limit(value: str | None) -> str | None:
 
 
 def unique_permissions(value: list[Permission]) -> list[Permission]:
-    return sorted(set(value), key=["read", "trade", "withdraw"].index)
+    return sorted(set(value), key=list(Permission).index)
 
 
 class _Strict(BaseModel):
@@ -104,8 +125,7 @@ class KeyPermissionsRead(BaseModel):
 
 
 class CheckRead(BaseModel):
-    status: str = Field(examples=["connected", "invalid_key", "invalid_signature", "ip_not_whitelisted",
-                                  "clock_skew", "permission_denied", "exchange_unavailable"])
+    status: CheckStatus
     detail: str | None
     checked_at: datetime | None
     permissions: KeyPermissionsRead | None = Field(description="As the exchange reports them; null where it does not.")
@@ -118,7 +138,7 @@ class CredentialRollback(_Strict):
 
 class CredentialVersionRead(BaseModel):
     version: int
-    key_type: str
+    key_type: KeyType
     api_key_hint: str
     master_key_id: str
     active: bool
@@ -129,9 +149,9 @@ class CredentialRead(BaseModel):
     id: str
     exchange: str
     label: str
-    key_type: str
+    key_type: KeyType
     environment: str
-    permissions: list[str]
+    permissions: list[Permission]
     rate_limit: str | None
     enabled: bool
     api_key_hint: str = Field(description="First and last characters of the API key; never the key.")

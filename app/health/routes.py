@@ -27,13 +27,13 @@ class Readiness(BaseModel):
     checks: dict[str, str]
 
 
-@router.get("/healthz", operation_id="health")
+@router.get("/healthz", operation_id="get_health")
 async def health() -> Health:
     """The process is up."""
     return Health(status="ok")
 
 
-@router.get("/metrics", operation_id="metrics", response_class=PlainTextResponse,
+@router.get("/metrics", operation_id="get_metrics", response_class=PlainTextResponse,
             responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"}})
 async def prometheus_metrics() -> PlainTextResponse:
     """Prometheus metrics: exchange responses and latency, throttles, cooldowns, weight, retries."""
@@ -41,7 +41,7 @@ async def prometheus_metrics() -> PlainTextResponse:
     return PlainTextResponse(body, media_type=content_type)
 
 
-@router.get("/readyz", operation_id="readiness", response_model=Readiness, responses=problem_responses(503))
+@router.get("/readyz", operation_id="get_readiness", response_model=Readiness, responses=problem_responses(503))
 async def readiness(request: Request) -> Readiness | JSONResponse:
     """Ready when the database answers and every stored row's master key is in the key ring."""
     sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker

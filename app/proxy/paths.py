@@ -1,8 +1,8 @@
 """Turns what a client asked for into an exchange-relative path that can only reach the exchange.
 
 Exchange REST paths use a small alphabet, so the raw path is checked against it instead of against
-a list of known tricks: no `%` (so no encoded `/`, `..`, `\\` or NUL), no `@`, `:` or `\\`, no empty,
-`.` or `..` segment. What passes needs no re-encoding, and is appended to the adapter's fixed
+a list of known tricks: no `%` but `%2F` read as `/` (so no encoded `.`, `\\` or NUL), no `@`, `:` or
+`\\`, no empty, `.` or `..` segment. What passes needs no re-encoding, and is appended to the adapter's fixed
 origin, never parsed as a URL of its own.
 """
 
@@ -28,6 +28,9 @@ def exchange_path(raw: str) -> str:
     """`raw` is the part after `/proxy/{exchange}`, still percent-encoded as the client sent it."""
     if len(raw) > MAX_PATH:
         raise UnsafePath("the path is too long")
+    # Generated API clients percent-encode the {path} parameter whole: read %2F as the slash it
+    # stands for, then check every segment as usual (so "%2F%2Fhost" is still an empty segment).
+    raw = raw.replace("%2F", "/").replace("%2f", "/")
     segments = raw.removeprefix("/").split("/")
     for segment in segments:
         if segment in ("", ".", "..") or not _SEGMENT.fullmatch(segment):

@@ -115,9 +115,14 @@ async def _forward_once(request: Request, service: SigningService, prepared: Pre
     return Response(answer.body, status_code=answer.status, headers=dict(answer.headers))
 
 
+# JSON, as most exchanges take; a form body (Binance, Kraken) is sent as given too.
+_BODY = {"requestBody": {"required": False, "description": "Sent to the exchange as given (then signed).",
+                         "content": {"application/json": {"schema": {}}}}}
 for _method in ("GET", "POST", "PUT", "DELETE", "PATCH"):
-    router.add_api_route("/proxy/{exchange}/{path:path}", proxy, methods=[_method],
-                         operation_id=f"proxy_{_method.lower()}", responses=problem_responses(502, 503, 504))
+    router.add_api_route(
+        "/proxy/{exchange}/{path:path}", proxy, methods=[_method], operation_id=f"proxy_{_method.lower()}",
+        responses=problem_responses(409, 429, 502, 503, 504),
+        openapi_extra=_BODY if _method in ("POST", "PUT", "PATCH") else None)
 
 
 def _granted(client: Client, ref: str) -> Credential:
@@ -127,7 +132,7 @@ def _granted(client: Client, ref: str) -> Credential:
     return named
 
 
-@router.post("/sign", operation_id="sign_request", responses=problem_responses(503))
+@router.post("/sign", operation_id="sign_request", responses=problem_responses(429, 503))
 async def sign_request(body: SignRequest, request: Request, client: SigningClientDep) -> SignedRequest:
     """Return exactly what to send (URL, headers, body) for callers that send the request themselves."""
     service = _service(request)

@@ -15,7 +15,13 @@ def test_exchange_paths_pass_unchanged(raw: str) -> None:
     assert exchange_path(raw) == raw
 
 
-@pytest.mark.parametrize("raw", ["", "/", "//evil.example/x", "/a//b", "/a/../b", "/./a", "/a/%2e%2e", "/a%2fb",
+def test_an_encoded_slash_reads_as_a_slash() -> None:
+    # Generated clients percent-encode a {path} parameter whole.
+    assert exchange_path("/api%2Fv5%2Faccount%2fbalance") == "/api/v5/account/balance"
+
+
+@pytest.mark.parametrize("raw", ["", "/", "//evil.example/x", "/a//b", "/a/../b", "/./a", "/a/%2e%2e", "%2F%2Fevil",
+                                 "/a%2F..%2Fb", "/https:%2F%2Fevil",
                                  "/https:/evil", "/@evil", "/a\\b", "/a b", "/a\x00", "/é", "/a?b", "/a#b"])
 def test_anything_else_is_refused(raw: str) -> None:
     with pytest.raises(UnsafePath):

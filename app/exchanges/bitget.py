@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from app.exchanges.base import Exchange, ExchangeSpec, KeyPermissions, Moment, SigningKey, UpstreamRequest
-from app.exchanges.crypto import b64, hmac_sha256
+from app.exchanges.crypto import b64, hmac_sha256, passphrase_login
 
 
 class Bitget(Exchange):
@@ -61,10 +61,7 @@ class Bitget(Exchange):
 
     def ws_login(self, key: SigningKey, moment: Moment, options: Mapping[str, str]) -> dict[str, Any]:
         # https://www.bitget.com/api-doc/common/websocket-intro (login)
-        timestamp = str(moment.now_ms // 1000)
-        sign = b64(hmac_sha256(key.hmac_key, f"{timestamp}GET/user/verify".encode()))
-        return {"op": "login", "args": [{"apiKey": key.api_key, "passphrase": key.passphrase or "",
-                                         "timestamp": timestamp, "sign": sign}]}
+        return passphrase_login(key.api_key, key.hmac_key, key.passphrase, moment.now_ms, "/user/verify")
 
     def server_time_ms(self, body: Any) -> int | None:
         try:

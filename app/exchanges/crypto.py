@@ -29,6 +29,15 @@ def b64url(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
+def passphrase_login(api_key: str, hmac_key: bytes, passphrase: str | None, now_ms: int,
+                     verify_path: str) -> dict[str, Any]:
+    """The WebSocket login OKX and Bitget share: base64 HMAC of seconds + GET + a verify path."""
+    timestamp = str(now_ms // 1000)
+    sign = b64(hmac_sha256(hmac_key, f"{timestamp}GET{verify_path}".encode()))
+    return {"op": "login", "args": [{"apiKey": api_key, "passphrase": passphrase or "", "timestamp": timestamp,
+                                     "sign": sign}]}
+
+
 def load_private_key(key_type: str, secret: str) -> Any:
     """The private key object for an asymmetric key type; None for HMAC."""
     if key_type == "hmac":

@@ -19,7 +19,7 @@ from app.exchanges.base import (
     UpstreamRequest,
     retry_after_s,
 )
-from app.exchanges.crypto import b64, hmac_sha256
+from app.exchanges.crypto import b64, hmac_sha256, passphrase_login
 
 
 def iso_ms(now_ms: int) -> str:
@@ -79,10 +79,7 @@ class Okx(Exchange):
 
     def ws_login(self, key: SigningKey, moment: Moment, options: Mapping[str, str]) -> dict[str, Any]:
         # https://www.okx.com/docs-v5/en/#overview-websocket-login
-        timestamp = str(moment.now_ms // 1000)
-        sign = b64(hmac_sha256(key.hmac_key, f"{timestamp}GET/users/self/verify".encode()))
-        return {"op": "login", "args": [{"apiKey": key.api_key, "passphrase": key.passphrase or "",
-                                         "timestamp": timestamp, "sign": sign}]}
+        return passphrase_login(key.api_key, key.hmac_key, key.passphrase, moment.now_ms, "/users/self/verify")
 
     def server_time_ms(self, body: Any) -> int | None:
         try:

@@ -236,6 +236,21 @@ class Runtime:
             await self._record(audit, 500, started, quiet=True)
             raise
         await self._record(audit, audit.status, started, quiet=False)
+        if not action.startswith("list_"):
+            await self._announce()
+
+    async def _announce(self) -> None:
+        """Running replicas cache clients and keys: tell them, as an API write would (over Redis)."""
+        if not self.settings.redis_url:
+            return  # without Redis each replica's cache expires by itself within seconds
+        from app.cache.invalidation import Invalidation
+        from app.redis_client import connect
+
+        redis = connect(self.settings.redis_url)
+        try:
+            await Invalidation(redis, self.settings.redis_prefix).announce()
+        finally:
+            await redis.aclose()
 
     async def _record(self, audit: Audit, status: int, started: float, *, quiet: bool) -> None:
         from app.audit.models import AuditEvent

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 
+import pytest
 from fastapi.testclient import TestClient
 
 from tests.cli.conftest import Cli
@@ -86,3 +88,24 @@ def test_json_add_has_the_token_once(sqlite_cli: Cli) -> None:
     added = sqlite_cli("clients", "add", "--name", "bot", "--json")
     body = json.loads(added.out)
     assert body["token"].startswith("sv_") and added.out.count(body["token"]) == 1 and body["permissions"] == ["read"]
+
+
+def test_a_revoke_reaches_a_running_servers_cache_at_once(
+    cli: Cli, app_for: Callable[..., TestClient], monkeypatch: pytest.MonkeyPatch, redis_url: str, redis_prefix: str,
+) -> None:
+    """/sign and /proxy authenticate from a cache; a CLI write announces itself over Redis as an API write does."""
+    monkeypatch.setenv("SIGNVAULT_REDIS_URL", redis_url)
+    monkeypatch.setenv("SIGNVAULT_REDIS_PREFIX", redis_prefix)
+    _add_credential(cli, "cryptocom", "cdc")  # no server-time endpoint: /sign needs no network
+    token = cli("clients", "add", "--name", "cached-bot", "--credentials", "cryptocom:cdc",
+                "--permissions", "read,trade").out.strip()
+    api = app_for(cli, redis_url=redis_url, redis_prefix=redis_prefix)
+    sign = {"credential": "cdc", "method": "POST", "path": "/exchange/v1/private/user-balance",
+            "body": '{"id":1,"method":"private/user-balance","params":{}}', "content_type": "application/json"}
+    assert api.post("/sign", json=sign, headers={"X-Signvault-Token": token}).status_code == 200  # now cached
+
+    assert cli("clients", "revoke", "cached-bot").code == 0
+    deadline = time.monotonic() + 1.0
+    while api.post("/sign", json=sign, headers={"X-Signvault-Token": token}).status_code != 401:
+        assert time.monotonic() < deadline, "the revoked token still worked a second later"
+        time.sleep(0.05)

@@ -13,6 +13,7 @@ import random
 import re
 from dataclasses import dataclass, replace
 from email.utils import parsedate_to_datetime
+from functools import cached_property
 
 import httpx
 
@@ -120,8 +121,8 @@ class Prepared:
     credential: Credential | None  # None for public endpoints
     key: SigningKey | None
 
-    @property
-    def host(self) -> str:
+    @cached_property
+    def host(self) -> str:  # read several times per request by pacing: parsed once
         return httpx.URL(self.origin).netloc.decode()
 
 
@@ -141,6 +142,11 @@ class SigningService:
         override = self.settings.exchange_urls.get(adapter.id)
         return override if override else adapter.spec.origin(environment, path)
 
+    def _aim(self, adapter: Exchange, request: UpstreamRequest, environment: str) -> tuple[UpstreamRequest, str]:
+        """The request bound to its environment and the origin it goes to (Coinbase signs the host)."""
+        origin = self.origin(adapter, environment, request.path)
+        return replace(request, environment=environment, host=httpx.URL(origin).netloc.decode()), origin
+
     async def prepare(self, client: Client, adapter: Exchange, request: UpstreamRequest,
                       credential_ref: str | None, *, always_sign: bool = False) -> Prepared:
         duplicate = params.duplicated(request.query, request.body.decode("latin-1")
@@ -156,8 +162,8 @@ class SigningService:
             environment = LIVE
             if credential_ref:
                 environment = choose_credential(client, adapter, credential_ref).environment
-            origin = self.origin(adapter, environment, request.path)
-            return Prepared(adapter, replace(request, environment=environment), origin, access, client, None, None)
+            request, origin = self._aim(adapter, request, environment)
+            return Prepared(adapter, request, origin, access, client, None, None)
         credential = choose_credential(client, adapter, credential_ref)
         authorise(client, credential, access)
         if always_sign and not adapter.signature_binds_endpoint:
@@ -168,17 +174,14 @@ class SigningService:
                         f"{adapter.spec.name} signatures do not cover the endpoint, so /sign needs every "
                         f"permission the credential has ({', '.join(credential.permissions)}); use /proxy")
         key = await self.keys.get(credential)
-        origin = self.origin(adapter, credential.environment, request.path)
-        request = replace(request, environment=credential.environment, host=httpx.URL(origin).netloc.decode())
+        request, origin = self._aim(adapter, request, credential.environment)
         return Prepared(adapter, request, origin, access, client, credential, key)
 
     async def check(self, credential: Credential, key: SigningKey) -> CheckResult:
         """The connection check: a cheap authenticated call through the egress path, read in the
         exchange's own terms. It is paced like any call, and never raises for the exchange's answer."""
         adapter = adapter_for(credential.exchange)
-        request = adapter.check_request()
-        origin = self.origin(adapter, credential.environment, request.path)
-        request = replace(request, environment=credential.environment, host=httpx.URL(origin).netloc.decode())
+        request, origin = self._aim(adapter, adapter.check_request(), credential.environment)
         prepared = Prepared(adapter, request, origin, "read", None, credential, key)
         try:
             response = await self.forward(prepared)

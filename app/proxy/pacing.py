@@ -46,13 +46,16 @@ def budgets(prepared: Prepared) -> list[Budget]:
     return out
 
 
+def _cooldown_owner(prepared: Prepared, scope: str) -> tuple[str, str]:
+    """Whose cooldown: the exchange host behind our egress IP, or one key (when there is one)."""
+    if scope == "ip" or prepared.credential is None:
+        return f"{prepared.adapter.id}@{prepared.host}", "ip"
+    return f"{prepared.adapter.id}:key:{prepared.credential.id}", "key"
+
+
 def cooldown_keys(prepared: Prepared) -> list[str]:
-    ip = f"{prepared.adapter.id}@{prepared.host}"
-    keys = [cooldown_key(ip, "ip", "ban"), cooldown_key(ip, "ip", "throttle")]
-    if prepared.credential is not None:
-        key = f"{prepared.adapter.id}:key:{prepared.credential.id}"
-        keys += [cooldown_key(key, "key", "ban"), cooldown_key(key, "key", "throttle")]
-    return keys
+    scopes = ("ip", "key") if prepared.credential is not None else ("ip",)
+    return [cooldown_key(*_cooldown_owner(prepared, scope), kind) for scope in scopes for kind in ("ban", "throttle")]
 
 
 async def admit(limiter: Limiter, prepared: Prepared) -> None:
@@ -66,11 +69,8 @@ async def observe(limiter: Limiter, prepared: Prepared, response: ExchangeRespon
     headers = {k.lower(): v for k, v in response.headers}
     cooldown: Cooldown | None = adapter.cooldown(response.status, headers, response.body)
     if cooldown is not None:
-        owner = (f"{adapter.id}@{prepared.host}" if cooldown.scope == "ip" or prepared.credential is None
-                 else f"{adapter.id}:key:{prepared.credential.id}")
-        scope = "ip" if cooldown.scope == "ip" or prepared.credential is None else "key"
         kind = "ban" if cooldown.ban else "throttle"
-        await limiter.cool_down(cooldown_key(owner, scope, kind), cooldown.seconds)
+        await limiter.cool_down(cooldown_key(*_cooldown_owner(prepared, cooldown.scope), kind), cooldown.seconds)
         metrics.COOLDOWNS.labels(adapter.id, kind).inc()
     for usage in adapter.usage(headers):
         if usage.scope == "ip":

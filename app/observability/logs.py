@@ -31,26 +31,40 @@ _REDACTIONS: list[tuple[re.Pattern[str], str]] = [
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
 
 
+# Every pattern above needs one of these words (case aside); text without any cannot match them, and
+# skips the costly patterns. Most lines (the per-request access line among them) have none.
+_MAY_HOLD_A_SECRET = re.compile(r"(?i)sig|key|secret|pass|token|auth|bearer|sva?_|-----BEGIN")
+
+
 def redact(text: str) -> str:
+    if not _MAY_HOLD_A_SECRET.search(text):
+        return text
     for pattern, replacement in _REDACTIONS:
         text = pattern.sub(replacement, text)
     return text
+
+
+def _scrubbed(value: Any) -> Any:
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    return redact(value if isinstance(value, str) else json.dumps(value, default=str))
 
 
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, message, and any `extra=` fields."""
 
     def format(self, record: logging.LogRecord) -> str:
+        # Each value is scrubbed, not the JSON around them (its own field names would match).
         entry: dict[str, Any] = {
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
-            "msg": record.getMessage(),
+            "msg": redact(record.getMessage()),
         }
-        entry.update({k: v for k, v in vars(record).items() if k not in _STANDARD and not k.startswith("_")})
+        entry.update({k: _scrubbed(v) for k, v in vars(record).items() if k not in _STANDARD and not k.startswith("_")})
         if record.exc_info:
-            entry["exc"] = self.formatException(record.exc_info)
-        return redact(json.dumps(entry, default=str))
+            entry["exc"] = redact(self.formatException(record.exc_info))
+        return json.dumps(entry, default=str)
 
 
 class TextFormatter(logging.Formatter):

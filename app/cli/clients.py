@@ -10,23 +10,12 @@ from app.cli.base import add_command, add_group, comma_list, json_option
 from app.cli.errors import BadInput
 from app.cli.output import NONE, as_json, fields, listed, table, when
 from app.cli.runtime import Runtime, command, note
-from app.clients import repository, service
-from app.clients.models import Client
-from app.clients.schemas import ClientCreate, ClientRead, ClientWithToken, CredentialRef
+from app.clients import repository, service, views
+from app.clients.schemas import ClientCreate, ClientRead, ClientWithToken
 from app.errors import InvalidInput
 
 SHOWN_ONCE = ("It is shown only this once: signvault keeps only its hash. The bot sends it as the "
               "X-Signvault-Token header.")
-
-
-def _read(client: Client) -> ClientRead:
-    """The API's shape (app.clients.routes builds the same)."""
-    return ClientRead(
-        id=client.id, name=client.name, permissions=client.permissions, rate_limit=client.rate_limit,
-        credentials=[CredentialRef(id=c.id, exchange=c.exchange, label=c.label) for c in client.credentials],
-        active=client.revoked_at is None, created_at=client.created_at,
-        token_rotated_at=client.token_rotated_at, revoked_at=client.revoked_at,
-    )
 
 
 def _refs(client: ClientRead) -> str:
@@ -67,7 +56,7 @@ async def _add(runtime: Runtime, args: argparse.Namespace) -> int:
                 client, token = await service.create(session, data)
             except InvalidInput as exc:
                 raise _naming_refs(exc, data.credentials) from None
-            created = ClientWithToken(**_read(client).model_dump(), token=token)
+            created = ClientWithToken(**views.summary(client).model_dump(), token=token)
         audit.status = 201
     if args.json:
         as_json(created)
@@ -78,7 +67,7 @@ async def _add(runtime: Runtime, args: argparse.Namespace) -> int:
 
 async def _list(runtime: Runtime, args: argparse.Namespace) -> int:
     async with runtime.audited("list_clients"), runtime.reading() as session:
-        items = [_read(c) for c in await repository.list_all(session)]
+        items = [views.summary(c) for c in await repository.list_all(session)]
     if args.json:
         as_json({"items": [item.model_dump(mode="json") for item in items]})
         return 0
@@ -107,7 +96,7 @@ async def _rotate_token(runtime: Runtime, args: argparse.Namespace) -> int:
     async with runtime.audited("rotate_client_token"), runtime.writing() as session:
         client = await service.get(session, args.ref)
         token = await service.rotate_token(session, client)
-        rotated = ClientWithToken(**_read(client).model_dump(), token=token)
+        rotated = ClientWithToken(**views.summary(client).model_dump(), token=token)
     if args.json:
         as_json(rotated)
     else:

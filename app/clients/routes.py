@@ -6,9 +6,8 @@ from fastapi import APIRouter, Response, status
 
 from app.admin.auth import AdminDep
 from app.cache.invalidation import announce_changes
-from app.clients import repository, service
+from app.clients import repository, service, views
 from app.clients.auth import ClientDep
-from app.clients.models import Client
 from app.clients.schemas import (
     ClientCreate,
     ClientPage,
@@ -26,39 +25,30 @@ router = APIRouter(prefix="/admin/clients", tags=["clients"], responses=problem_
 me_router = APIRouter(tags=["me"], responses=problem_responses(401))
 
 
-def _read(client: Client) -> ClientRead:
-    return ClientRead(
-        id=client.id, name=client.name, permissions=client.permissions, rate_limit=client.rate_limit,
-        credentials=[CredentialRef(id=c.id, exchange=c.exchange, label=c.label) for c in client.credentials],
-        active=client.revoked_at is None, created_at=client.created_at,
-        token_rotated_at=client.token_rotated_at, revoked_at=client.revoked_at,
-    )
-
-
 @router.post("", status_code=status.HTTP_201_CREATED, operation_id="create_client",
              responses=problem_responses(409, 422))
 async def create_client(body: ClientCreate, session: SessionDep, _: AdminDep) -> ClientWithToken:
     """Create a client and its token. The token is in this response only."""
     client, token = await service.create(session, body)
-    return ClientWithToken(**_read(client).model_dump(), token=token)
+    return ClientWithToken(**views.summary(client).model_dump(), token=token)
 
 
 @router.get("", operation_id="list_clients")
 async def list_clients(session: SessionDep, _: AdminDep) -> ClientPage:
     """Every client, revoked ones included."""
-    return ClientPage(items=[_read(c) for c in await repository.list_all(session)])
+    return ClientPage(items=[views.summary(c) for c in await repository.list_all(session)])
 
 
 @router.get("/{ref}", operation_id="get_client", responses=problem_responses(404))
 async def get_client(ref: str, session: SessionDep, _: AdminDep) -> ClientRead:
     """One client by id or name."""
-    return _read(await service.get(session, ref))
+    return views.summary(await service.get(session, ref))
 
 
 @router.patch("/{ref}", operation_id="update_client", responses=problem_responses(404, 422))
 async def update_client(ref: str, body: ClientUpdate, session: SessionDep, _: AdminDep) -> ClientRead:
     """Change which credentials the client may use, or its permissions."""
-    return _read(await service.update(session, await service.get(session, ref), body))
+    return views.summary(await service.update(session, await service.get(session, ref), body))
 
 
 @router.post("/{ref}/rotate-token", operation_id="rotate_client_token", responses=problem_responses(404, 409))
@@ -66,7 +56,7 @@ async def rotate_client_token(ref: str, session: SessionDep, _: AdminDep) -> Cli
     """Issue a new token; the old one stops working at once."""
     client = await service.get(session, ref)
     token = await service.rotate_token(session, client)
-    return ClientWithToken(**_read(client).model_dump(), token=token)
+    return ClientWithToken(**views.summary(client).model_dump(), token=token)
 
 
 @router.delete("/{ref}", status_code=status.HTTP_204_NO_CONTENT, operation_id="revoke_client",

@@ -15,7 +15,20 @@ from app.limits.budgets import Budget
 
 _COST_OF = "tonumber(string.match(m, ':(%d+)$'))"
 
-_ACQUIRE = f"""
+# Drops a window's entries older than `window` and takes their cost off its running sum.
+_EVICT = f"""
+local function evict(z, s, now, window)
+  local old = redis.call('ZRANGEBYSCORE', z, '-inf', now - window)
+  if #old > 0 then
+    local freed = 0
+    for _, m in ipairs(old) do freed = freed + {_COST_OF} end
+    redis.call('ZREMRANGEBYSCORE', z, '-inf', now - window)
+    redis.call('DECRBY', s, freed)
+  end
+end
+"""
+
+_ACQUIRE = _EVICT + f"""
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local budgets = tonumber(ARGV[1])
@@ -28,13 +41,7 @@ local wait, blocker = 0, 0
 for i = 1, budgets do
   local z, s = KEYS[2 * i - 1], KEYS[2 * i]
   local limit, window, cost = tonumber(ARGV[3 * i]), tonumber(ARGV[3 * i + 1]), tonumber(ARGV[3 * i + 2])
-  local old = redis.call('ZRANGEBYSCORE', z, '-inf', now - window)
-  if #old > 0 then
-    local freed = 0
-    for _, m in ipairs(old) do freed = freed + {_COST_OF} end
-    redis.call('ZREMRANGEBYSCORE', z, '-inf', now - window)
-    redis.call('DECRBY', s, freed)
-  end
+  evict(z, s, now, window)
   local used = tonumber(redis.call('GET', s) or '0')
   local need = used + cost - limit
   if need > 0 then
@@ -63,18 +70,12 @@ end
 return {{1, 0, 0}}
 """
 
-_RECONCILE = f"""
+_RECONCILE = _EVICT + """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local z, s = KEYS[1], KEYS[2]
 local window, reported = tonumber(ARGV[1]), tonumber(ARGV[2])
-local old = redis.call('ZRANGEBYSCORE', z, '-inf', now - window)
-if #old > 0 then
-  local freed = 0
-  for _, m in ipairs(old) do freed = freed + {_COST_OF} end
-  redis.call('ZREMRANGEBYSCORE', z, '-inf', now - window)
-  redis.call('DECRBY', s, freed)
-end
+evict(z, s, now, window)
 local used = tonumber(redis.call('GET', s) or '0')
 if reported > used then
   redis.call('ZADD', z, now, ARGV[3] .. ':0:' .. (reported - used))

@@ -13,7 +13,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from app import metrics
-from app.exchanges.base import Cooldown
+from app.exchanges.base import Cooldown, Exchange
 from app.limits.budgets import Budget, Rate, parse_rates
 from app.limits.limiter import Limiter, cooldown_key
 from app.proxy.upstream import ExchangeResponse
@@ -30,32 +30,50 @@ def rates(text: str | None) -> tuple[Rate, ...]:
     return parse_rates(text) if text else ()
 
 
-def budgets(prepared: Prepared) -> list[Budget]:
+def budgets(prepared: Prepared) -> tuple[Budget, ...]:
     adapter, credential, client = prepared.adapter, prepared.credential, prepared.client
     share = 1.0 if adapter.is_cancel(prepared.request) else NORMAL_SHARE
-    out = [r.budget(f"client:{client.id}") for r in rates(client.rate_limit)] if client is not None else []
-    out += [r.budget(f"ip:{adapter.id}@{prepared.host}", adapter.weight(prepared.request), share=share)
-            for r in rates(adapter.ip_rate)]
-    if credential is not None:
+    return _budgets(adapter, prepared.host, adapter.weight(prepared.request), share, prepared.access,
+                    client.id if client else None, client.rate_limit if client else None,
+                    credential.id if credential else None, credential.rate_limit if credential else None)
+
+
+@lru_cache(maxsize=16384)  # the same few shapes per client and key: built once, not per request
+def _budgets(adapter: Exchange, host: str, weight: int, share: float, access: str, client_id: str | None,
+             client_rate: str | None, credential_id: str | None, credential_rate: str | None) -> tuple[Budget, ...]:
+    out = [r.budget(f"client:{client_id}") for r in rates(client_rate)] if client_id is not None else []
+    out += [r.budget(f"ip:{adapter.id}@{host}", weight, share=share) for r in rates(adapter.ip_rate)]
+    if credential_id is not None:
         # An operator's own rate_limit is honoured exactly; the exchange's default keeps the headroom.
-        key_share = 1.0 if credential.rate_limit else share
-        out += [r.budget(f"cred:{credential.id}", share=key_share)
-                for r in rates(credential.rate_limit or adapter.key_rate)]
-        if prepared.access == "trade" and share < 1.0:
-            out += [r.budget(f"orders:{credential.id}") for r in rates(adapter.order_rate)]
-    return out
+        key_share = 1.0 if credential_rate else share
+        out += [r.budget(f"cred:{credential_id}", share=key_share) for r in rates(credential_rate or adapter.key_rate)]
+        if access == "trade" and share < 1.0:
+            out += [r.budget(f"orders:{credential_id}") for r in rates(adapter.order_rate)]
+    return tuple(out)
+
+
+def _owner(exchange: str, host: str, credential_id: str | None, scope: str) -> tuple[str, str]:
+    """Whose cooldown: the exchange host behind our egress IP, or one key (when there is one)."""
+    if scope == "ip" or credential_id is None:
+        return f"{exchange}@{host}", "ip"
+    return f"{exchange}:key:{credential_id}", "key"
 
 
 def _cooldown_owner(prepared: Prepared, scope: str) -> tuple[str, str]:
-    """Whose cooldown: the exchange host behind our egress IP, or one key (when there is one)."""
-    if scope == "ip" or prepared.credential is None:
-        return f"{prepared.adapter.id}@{prepared.host}", "ip"
-    return f"{prepared.adapter.id}:key:{prepared.credential.id}", "key"
+    credential = prepared.credential
+    return _owner(prepared.adapter.id, prepared.host, credential.id if credential is not None else None, scope)
 
 
-def cooldown_keys(prepared: Prepared) -> list[str]:
-    scopes = ("ip", "key") if prepared.credential is not None else ("ip",)
-    return [cooldown_key(*_cooldown_owner(prepared, scope), kind) for scope in scopes for kind in ("ban", "throttle")]
+def cooldown_keys(prepared: Prepared) -> tuple[str, ...]:
+    credential = prepared.credential
+    return _cooldown_keys(prepared.adapter.id, prepared.host, credential.id if credential is not None else None)
+
+
+@lru_cache(maxsize=16384)
+def _cooldown_keys(exchange: str, host: str, credential_id: str | None) -> tuple[str, ...]:
+    scopes = ("ip", "key") if credential_id is not None else ("ip",)
+    return tuple(cooldown_key(*_owner(exchange, host, credential_id, scope), kind)
+                 for scope in scopes for kind in ("ban", "throttle"))
 
 
 async def admit(limiter: Limiter, prepared: Prepared) -> None:

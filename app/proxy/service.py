@@ -13,7 +13,7 @@ import random
 import re
 from dataclasses import dataclass, replace
 from email.utils import parsedate_to_datetime
-from functools import cached_property
+from functools import lru_cache
 
 import httpx
 
@@ -66,6 +66,12 @@ class PermissionDenied(Forbidden):
 
 class BadExchangeRequest(ProblemError):
     status, slug, title = 400, "bad-exchange-request", "The request cannot be signed for this exchange"
+
+
+@lru_cache(maxsize=256)
+def host_of(origin: str) -> str:
+    """host[:port] of an exchange origin; origins are few and fixed, and parsing one costs more than signing."""
+    return httpx.URL(origin).netloc.decode()
 
 
 def family(exchange_id: str) -> str:
@@ -121,9 +127,9 @@ class Prepared:
     credential: Credential | None  # None for public endpoints
     key: SigningKey | None
 
-    @cached_property
-    def host(self) -> str:  # read several times per request by pacing: parsed once
-        return httpx.URL(self.origin).netloc.decode()
+    @property
+    def host(self) -> str:
+        return host_of(self.origin)
 
 
 class SigningService:
@@ -145,7 +151,7 @@ class SigningService:
     def _aim(self, adapter: Exchange, request: UpstreamRequest, environment: str) -> tuple[UpstreamRequest, str]:
         """The request bound to its environment and the origin it goes to (Coinbase signs the host)."""
         origin = self.origin(adapter, environment, request.path)
-        return replace(request, environment=environment, host=httpx.URL(origin).netloc.decode()), origin
+        return replace(request, environment=environment, host=host_of(origin)), origin
 
     async def prepare(self, client: Client, adapter: Exchange, request: UpstreamRequest,
                       credential_ref: str | None, *, always_sign: bool = False) -> Prepared:

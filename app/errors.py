@@ -125,11 +125,26 @@ def _clean_message(message: str) -> str:
     return message.removeprefix("Value error, ").removeprefix("Assertion failed, ")
 
 
-async def _on_problem(_: Request, error: Exception) -> JSONResponse:
-    exc = cast(ProblemError, error)  # registered for ProblemError only
+def answered(exc: ProblemError) -> Problem:
+    """The problem a client is told; server-side failures are logged once here."""
     if exc.status >= 500:
         log.error("%s: %s", exc.slug, exc.detail or exc.title)
-    return problem_response(exc.to_problem(), exc.headers)
+    return exc.to_problem()
+
+
+def log_unexpected(exc: BaseException) -> None:
+    # The engine runs with hide_parameters=True, so a driver error in this traceback quotes no values.
+    log.error("unhandled %s", type(exc).__name__, exc_info=(type(exc), exc, exc.__traceback__))
+
+
+def problem_bytes(problem: Problem) -> bytes:
+    """What JSONResponse would render, for code that answers over raw ASGI."""
+    return problem.model_dump_json(exclude_none=True).encode()
+
+
+async def _on_problem(_: Request, error: Exception) -> JSONResponse:
+    exc = cast(ProblemError, error)  # registered for ProblemError only
+    return problem_response(answered(exc), exc.headers)
 
 
 async def _on_validation(_: Request, error: Exception) -> JSONResponse:
@@ -154,8 +169,7 @@ async def _on_http_exception(_: Request, error: Exception) -> JSONResponse:
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
-    # The engine runs with hide_parameters=True, so a driver error in this traceback quotes no values.
-    log.error("unhandled %s", type(exc).__name__, exc_info=(type(exc), exc, exc.__traceback__))
+    log_unexpected(exc)
     # Starlette answers 500s outside every middleware, so the request id is added here.
     request_id = request.scope.get("state", {}).get("request_id")
     return problem_response(ProblemError().to_problem(), {"X-Request-ID": request_id} if request_id else None)

@@ -9,6 +9,8 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
+from starlette.types import ASGIApp
 
 from app import __version__
 from app.admin.bootstrap import ensure_admin_token
@@ -32,6 +34,7 @@ from app.observability.logs import configure_logging
 from app.observability.middleware import RequestObserver
 from app.openapi_shape import shape
 from app.proxy.factory import Signing, build_signing
+from app.proxy.gateway import PROXY_ROUTE, ProxyGateway
 from app.proxy.routes import router as proxy_router
 from app.request_guard import RequestGuard
 from app.settings import Settings
@@ -94,10 +97,19 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await engine.dispose()
 
 
+class SignvaultApp(FastAPI):
+    """FastAPI with the proxy gateway in front of its whole middleware stack (see app/proxy/gateway.py)."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        settings: Settings = self.state.settings
+        route = next(r for r in proxy_router.routes if isinstance(r, APIRoute) and r.path == PROXY_ROUTE)
+        return ProxyGateway(super().build_middleware_stack(), max_body_bytes=settings.max_body_bytes, route=route)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     docs = settings.docs_enabled
-    app = FastAPI(
+    app = SignvaultApp(
         title="signvault",
         version=__version__,
         summary="Holds crypto-exchange API credentials and signs requests for trading bots.",

@@ -48,7 +48,7 @@ async def require_admin(
         if row is None or not same_hash(row.token_hash, digest):
             raise NotAuthenticated("the admin token is not valid")
         admin = Admin(row.name)
-    start_audit(request, "admin", admin.name)
+    start_audit(request.scope, "admin", admin.name)
     return admin
 
 

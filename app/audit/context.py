@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from starlette.requests import Request
+from starlette.types import Scope
 
 STATE_KEY = "audit"
 
@@ -27,11 +27,13 @@ class AuditContext:
         self.credential_version = getattr(credential, "active_version", None)
 
 
-def start_audit(request: Request, actor_kind: str, actor: str) -> AuditContext:
+def start_audit(scope: Scope, actor_kind: str, actor: str) -> AuditContext:
+    """Kept in the ASGI scope's state (a route's `request.scope`), where the request observer reads it."""
     context = AuditContext(actor_kind, actor)
-    setattr(request.state, STATE_KEY, context)
+    scope.setdefault("state", {})[STATE_KEY] = context
     return context
 
 
-def audit_of(request: Request) -> AuditContext | None:
-    return getattr(request.state, STATE_KEY, None)
+def audit_of(scope: Scope) -> AuditContext | None:
+    context: AuditContext | None = scope.get("state", {}).get(STATE_KEY)
+    return context

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.context import start_audit
 from app.cache.clients import ClientCache
@@ -23,38 +24,53 @@ client_token = APIKeyHeader(
 )
 
 
-async def require_client(
-    request: Request, session: SessionDep, presented: Annotated[str | None, Depends(client_token)],
-) -> Client:
-    """The client behind the token; its credentials are loaded with it (no lazy loads later)."""
+def _token_missing() -> NotAuthenticated:
+    return NotAuthenticated(f"the {TOKEN_HEADER} header is required", scheme=TOKEN_HEADER)
+
+
+async def _client_for(session: AsyncSession, presented: str | None) -> Client:
+    """The client behind the token, its credentials loaded with it (no lazy loads later)."""
     if not presented:
-        raise NotAuthenticated(f"the {TOKEN_HEADER} header is required", scheme=TOKEN_HEADER)
+        raise _token_missing()
     digest = hash_token(presented)
     client = await repository.find_active_by_token_hash(session, digest)
     if client is None or not same_hash(client.token_hash, digest):
         raise NotAuthenticated("the client token is not valid", scheme=TOKEN_HEADER)
-    start_audit(request, "client", client.name)
+    return client
+
+
+async def require_client(
+    request: Request, session: SessionDep, presented: Annotated[str | None, Depends(client_token)],
+) -> Client:
+    client = await _client_for(session, presented)
+    start_audit(request.scope, "client", client.name)
     return client
 
 
 ClientDep = Annotated[Client, Depends(require_client)]
 
 
+async def signing_client(state: Any, presented: str | None) -> Client:
+    """The check for /proxy and /sign: from the client cache, else on a short read-only session
+    closed before the exchange call. Admin writes clear the cache on every replica. `state` is the
+    app's state (client_cache, readonly_sessionmaker)."""
+    if not presented:
+        raise _token_missing()
+    cache: ClientCache = state.client_cache
+    digest = hash_token(presented)
+    client = cache.get(digest)
+    if client is None:
+        async with state.readonly_sessionmaker() as session:
+            client = await _client_for(session, presented)
+        cache.put(digest, client)
+    return client
+
+
 async def require_signing_client(
     request: Request, presented: Annotated[str | None, Depends(client_token)],
 ) -> Client:
-    """The same check for /proxy and /sign: from the client cache, else on a short read-only session
-    closed before the exchange call. Admin writes clear the cache on every replica."""
-    if presented:
-        cache: ClientCache = request.app.state.client_cache
-        digest = hash_token(presented)
-        client = cache.get(digest)
-        if client is not None:
-            start_audit(request, "client", client.name)
-            return client
-    async with request.app.state.readonly_sessionmaker() as session:
-        client = await require_client(request, session, presented)
-    cache.put(digest, client)
+    client = await signing_client(request.app.state, presented)
+    start_audit(request.scope, "client", client.name)
     return client
 
 

@@ -63,7 +63,7 @@ def _forget_keys(request: Request, credential_id: str) -> None:
 
 
 def _noted(request: Request, credential: Credential) -> Credential:
-    context = audit_of(request)
+    context = audit_of(request.scope)
     if context is not None:
         context.about(credential)
     return credential

@@ -12,7 +12,7 @@ from contextvars import ContextVar
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import metrics
-from app.audit.context import STATE_KEY, AuditContext
+from app.audit.context import audit_of
 from app.audit.recorder import record
 
 access_log = logging.getLogger("signvault.access")
@@ -55,7 +55,7 @@ class RequestObserver:
             latency = time.perf_counter() - started
             waited = upstream_ms.get()
             upstream_ms.reset(token)
-            context: AuditContext | None = scope["state"].get(STATE_KEY)
+            context = audit_of(scope)
             route = getattr(scope.get("route"), "path", "unmatched")
             metrics.REQUESTS.labels(route, scope["method"], f"{status // 100}xx").inc()
             metrics.REQUEST_LATENCY.labels(route).observe(latency)

@@ -56,14 +56,13 @@ async def signing_client(state: Any, presented: str | None) -> Client:
     app's state (client_cache, readonly_sessionmaker)."""
     if not presented:
         raise _token_missing()
-    cache: ClientCache = state.client_cache
-    digest = hash_token(presented)
-    client = cache.get(digest)
-    if client is None:
+
+    async def load() -> Client:
         async with state.readonly_sessionmaker() as session:
-            client = await _client_for(session, presented)
-        cache.put(digest, client)
-    return client
+            return await _client_for(session, presented)
+
+    cache: ClientCache = state.client_cache
+    return await cache.get(hash_token(presented), load)
 
 
 async def require_signing_client(

@@ -39,3 +39,16 @@ def test_json_lines_carry_extras_and_are_scrubbed() -> None:
     entry = json.loads(JsonFormatter().format(record))
     assert entry["request_id"] == "abc" and entry["status"] == 200 and entry["logger"] == "signvault.access"
     assert "topsecretsig" not in json.dumps(entry)
+
+
+def test_uvicorns_own_handlers_are_scrubbed_and_still_format() -> None:
+    from uvicorn.logging import AccessFormatter
+
+    from app.observability.logs import RedactingFilter
+
+    record = logging.makeLogRecord({
+        "name": "uvicorn.access", "levelno": 20, "levelname": "INFO", "msg": '%s - "%s %s HTTP/%s" %d',
+        "args": ("127.0.0.1:5000", "GET", "/api/v3/account?signature=9f8e7d6c5b", "1.1", 200)})
+    assert RedactingFilter().filter(record)
+    line = AccessFormatter('%(client_addr)s - "%(request_line)s" %(status_code)s', use_colors=False).format(record)
+    assert "9f8e7d6c5b" not in line and "[REDACTED]" in line and "200" in line

@@ -25,6 +25,7 @@ def _serve(args: argparse.Namespace) -> int:
         workers=args.workers,
         proxy_headers=False,  # never trust X-Forwarded-* from whoever connects
         server_header=False,
+        access_log=False,  # the request observer writes one scrubbed JSON access line per request
         log_level=settings.log_level.lower(),
     )
     return 0

@@ -91,12 +91,26 @@ class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
 
 
 class RedactingFilter(logging.Filter):
-    """For handlers we did not make (uvicorn's own, when it configures logging itself)."""
+    """For handlers we did not make (uvicorn's own, when it configures logging itself).
+
+    The message and each argument are scrubbed in place, keeping `args` a tuple: uvicorn's access
+    formatter unpacks it, and failed with a traceback per request when it was flattened to None.
+    """
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = redact(record.getMessage())
-        record.args = None
+        if isinstance(record.msg, str):
+            record.msg = redact(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(_scrubbed_arg(arg) for arg in record.args)
+        elif record.args:  # a mapping for %(name)s formats: rare, so flattened whole
+            record.msg, record.args = redact(record.getMessage()), None
         return True
+
+
+def _scrubbed_arg(arg: Any) -> Any:
+    if arg is None or isinstance(arg, (bool, int, float)):
+        return arg
+    return redact(arg if isinstance(arg, str) else str(arg))
 
 
 def configure_logging(level: str, fmt: str = "json") -> None:

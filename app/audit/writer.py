@@ -20,6 +20,8 @@ from app.audit.models import AuditEvent
 
 log = logging.getLogger("signvault.audit")
 
+SLICE = 50
+
 
 class AuditWriter:
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], *, interval_s: float = 0.2,
@@ -75,7 +77,10 @@ class AuditWriter:
             return
         try:
             async with self._sessionmaker() as session, session.begin():
-                await session.execute(insert(AuditEvent), rows)
+                # One commit, in slices: preparing rows runs on the event loop (~10 µs each), and a
+                # whole batch at once held every request up for ~5 ms.
+                for start in range(0, len(rows), SLICE):
+                    await session.execute(insert(AuditEvent.__table__), rows[start:start + SLICE])
         except Exception as exc:  # the responses are long gone; keep serving, say what was lost
             metrics.AUDIT_DROPPED.inc(len(rows))
             log.error("%d audit rows not written: %s", len(rows), type(exc).__name__)

@@ -52,3 +52,20 @@ def test_uvicorns_own_handlers_are_scrubbed_and_still_format() -> None:
     assert RedactingFilter().filter(record)
     line = AccessFormatter('%(client_addr)s - "%(request_line)s" %(status_code)s', use_colors=False).format(record)
     assert "9f8e7d6c5b" not in line and "[REDACTED]" in line and "200" in line
+
+
+@pytest.mark.parametrize(("msg", "args", "secret"), [
+    ("vault disabled, refusing to store or sign: %s", ("master key abc123 unknown",), None),
+    ("request signature=%s failed", ("deadbeef01",), "deadbeef01"),
+    ("plain %s", ("token=sv_abcdefghijklmnopqrstuvwxyz0123",), "sv_abcdefghijklmnopqrstuvwxyz0123"),
+])
+def test_the_filter_never_breaks_a_template_and_never_lets_a_secret_through(
+        msg: str, args: tuple[str, ...], secret: str | None) -> None:
+    from app.observability.logs import RedactingFilter
+
+    record = logging.makeLogRecord({"name": "uvicorn.error", "levelno": 40, "levelname": "ERROR",
+                                    "msg": msg, "args": args})
+    assert RedactingFilter().filter(record)
+    text = record.getMessage()  # formats without error
+    if secret is not None:
+        assert secret not in text

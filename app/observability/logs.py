@@ -93,16 +93,16 @@ class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
 class RedactingFilter(logging.Filter):
     """For handlers we did not make (uvicorn's own, when it configures logging itself).
 
-    The message and each argument are scrubbed in place, keeping `args` a tuple: uvicorn's access
-    formatter unpacks it, and failed with a traceback per request when it was flattened to None.
+    uvicorn's access formatter unpacks `args`, so where the template itself holds nothing to hide,
+    each argument is scrubbed and `args` stays a tuple (flattened to None, it failed with a
+    traceback per request). Otherwise the message is formatted, scrubbed and stored whole.
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.msg, str):
-            record.msg = redact(record.msg)
-        if isinstance(record.args, tuple):
+        template = record.msg
+        if isinstance(template, str) and isinstance(record.args, tuple) and redact(template) == template:
             record.args = tuple(_scrubbed_arg(arg) for arg in record.args)
-        elif record.args:  # a mapping for %(name)s formats: rare, so flattened whole
+        else:
             record.msg, record.args = redact(record.getMessage()), None
         return True
 

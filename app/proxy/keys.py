@@ -3,10 +3,14 @@
 A version's material never changes (rotation writes a new version), so a cache keyed by
 (credential id, version) can never pair one version's key with another's secret, and needs no
 invalidation for rotation: the next request simply asks for the new version.
+
+Concurrent misses for one version share one load: after a start or a rotation, a busy key's
+requests would otherwise each read and unwrap it (64 at once stalled them for up to a second).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections import OrderedDict
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -30,6 +34,7 @@ class SigningKeyCache:
         self._sessionmaker = sessionmaker
         self._max = max_entries
         self._keys: OrderedDict[tuple[str, int], SigningKey] = OrderedDict()
+        self._loading: dict[tuple[str, int], asyncio.Future[SigningKey]] = {}
 
     async def get(self, credential: Credential) -> SigningKey:
         cache_key = (credential.id, credential.active_version)
@@ -37,20 +42,38 @@ class SigningKeyCache:
         if key is not None:
             self._keys.move_to_end(cache_key)
             return key
-        async with self._sessionmaker() as session:
-            key = await self._load(session, credential)
-        self._keys[cache_key] = key
-        if len(self._keys) > self._max:
-            self._keys.popitem(last=False)
-        return key
+        loading = self._loading.get(cache_key)
+        if loading is None:
+            loading = asyncio.ensure_future(self._fetch(credential))
+            self._loading[cache_key] = loading
+            loading.add_done_callback(lambda done: self._settle(cache_key, done))
+        # shield: one caller giving up must not cancel the load the others wait for.
+        return await asyncio.shield(loading)
 
     def clear(self) -> None:
         self._keys.clear()
+        self._loading.clear()
 
     def forget(self, credential_id: str) -> None:
         """Drop every cached version of a credential (deleted or disabled): no key outlives its need."""
         for cache_key in [k for k in self._keys if k[0] == credential_id]:
             del self._keys[cache_key]
+        for cache_key in [k for k in self._loading if k[0] == credential_id]:
+            del self._loading[cache_key]  # a load under way is not kept when it lands
+
+    def _settle(self, cache_key: tuple[str, int], done: asyncio.Future[SigningKey]) -> None:
+        if self._loading.get(cache_key) is not done:
+            return  # forgotten or cleared meanwhile
+        del self._loading[cache_key]
+        if done.cancelled() or done.exception() is not None:
+            return  # nothing cached: the next request tries again (its waiters got the error)
+        self._keys[cache_key] = done.result()
+        if len(self._keys) > self._max:
+            self._keys.popitem(last=False)
+
+    async def _fetch(self, credential: Credential) -> SigningKey:
+        async with self._sessionmaker() as session:
+            return await self._load(session, credential)
 
     async def _load(self, session: AsyncSession, credential: Credential) -> SigningKey:
         version = await repository.get_version(session, credential.id, credential.active_version)

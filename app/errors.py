@@ -147,13 +147,17 @@ async def _on_problem(_: Request, error: Exception) -> JSONResponse:
     return problem_response(answered(exc), exc.headers)
 
 
+def invalid_input(errors: Iterable[Any]) -> InvalidInput:
+    """Pydantic's or FastAPI's validation errors as a 422 that names fields, never echoing the input
+    (FastAPI's default body does, secrets included)."""
+    fields = [FieldProblem(field=_field_name(e.get("loc", ())), message=_clean_message(e.get("msg", "")))
+              for e in errors]
+    return InvalidInput("; ".join(f"{e.field}: {e.message}" for e in fields[:5]), errors=fields)
+
+
 async def _on_validation(_: Request, error: Exception) -> JSONResponse:
-    # FastAPI's default body echoes the rejected input (secrets included); this one names fields only.
     exc = cast(RequestValidationError, error)
-    errors = [FieldProblem(field=_field_name(e.get("loc", ())), message=_clean_message(e.get("msg", "")))
-              for e in exc.errors()]
-    summary = "; ".join(f"{e.field}: {e.message}" for e in errors[:5])
-    return problem_response(InvalidInput(summary, errors=errors).to_problem())
+    return problem_response(invalid_input(exc.errors()).to_problem())
 
 
 async def _on_http_exception(_: Request, error: Exception) -> JSONResponse:

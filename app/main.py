@@ -36,7 +36,7 @@ from app.observability.logs import configure_logging
 from app.observability.middleware import RequestObserver
 from app.openapi_shape import shape
 from app.proxy.factory import Signing, build_signing
-from app.proxy.gateway import PROXY_ROUTE, ProxyGateway
+from app.proxy.gateway import PROXY_ROUTE, SIGN_ROUTE, SigningGateway
 from app.proxy.routes import router as proxy_router
 from app.request_guard import RequestGuard
 from app.settings import Settings
@@ -110,12 +110,13 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 class SignvaultApp(FastAPI):
-    """FastAPI with the proxy gateway in front of its whole middleware stack (see app/proxy/gateway.py)."""
+    """FastAPI with the signing gateway in front of its whole middleware stack (app/proxy/gateway.py)."""
 
     def build_middleware_stack(self) -> ASGIApp:
         settings: Settings = self.state.settings
-        route = next(r for r in proxy_router.routes if isinstance(r, APIRoute) and r.path == PROXY_ROUTE)
-        return ProxyGateway(super().build_middleware_stack(), max_body_bytes=settings.max_body_bytes, route=route)
+        routes = {r.path: r for r in proxy_router.routes if isinstance(r, APIRoute)}
+        return SigningGateway(super().build_middleware_stack(), max_body_bytes=settings.max_body_bytes,
+                              proxy_route=routes[PROXY_ROUTE], sign_route=routes[SIGN_ROUTE])
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

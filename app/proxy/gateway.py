@@ -1,33 +1,47 @@
-"""Serves `/proxy/{exchange}/{path}` straight from ASGI, ahead of FastAPI's routing and dependency
-injection, which cost more CPU per request than signing and forwarding together (bench/).
+"""Serves `/proxy/{exchange}/{path}` and `POST /sign` straight from ASGI, ahead of FastAPI's routing,
+dependency injection and response validation, which cost more CPU per request than signing and
+forwarding together (bench/).
 
 Only the framework is skipped: the request passes the same guards as every route (control
 characters, body cap, request id, metrics, access line, audit row), the same token check and the
-same signing pipeline. Everything else, `/proxy` with another method included, goes to FastAPI,
-where the documented route for `/proxy` lives.
+same signing pipeline. Everything else, these paths with other methods included, goes to FastAPI,
+where the documented routes live.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+from pydantic import ValidationError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.audit.context import start_audit
 from app.body_limit import BodyLimit
 from app.clients.auth import signing_client
 from app.clients.models import Client
-from app.errors import PROBLEM_JSON, InvalidInput, ProblemError, answered, log_unexpected, problem_bytes
+from app.errors import (
+    PROBLEM_JSON,
+    InvalidInput,
+    ProblemError,
+    answered,
+    invalid_input,
+    log_unexpected,
+    problem_bytes,
+)
 from app.exchanges.base import UpstreamRequest
 from app.idempotency.store import IdempotencyStore, StoredAnswer, check_key, fingerprint, problem_answer
 from app.observability.middleware import RequestObserver
+from app.proxy import pacing
 from app.proxy.paths import exchange_path, exchange_query
-from app.proxy.service import Prepared, SigningService, adapter_for
-from app.proxy.upstream import ExchangeResponse
+from app.proxy.schemas import SignedRequest, SignRequest
+from app.proxy.service import Prepared, SigningService, adapter_for, granted
+from app.proxy.upstream import ExchangeResponse, target_url
 from app.request_guard import RequestGuard
 
 PROXY_ROUTE = "/proxy/{exchange}/{path:path}"
+SIGN_ROUTE = "/sign"
 PROXY_METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH")
 CREDENTIAL_HEADER = "X-Signvault-Credential"
 CREDENTIAL_MAX = 100
@@ -35,38 +49,54 @@ _PROXY_PATH = re.compile(r"^/proxy/([^/]+)/")  # as FastAPI matches PROXY_ROUTE:
 _NO_BODY_STATUSES = frozenset({204, 304})
 
 Answer = tuple[int, list[tuple[str, str]], bytes]
+Handler = Callable[[Scope, Receive], Awaitable[Answer]]
+_JSON = [("content-type", "application/json")]
 
 
 class BodyTooLarge(ProblemError):
     status, slug, title = 413, "body-too-large", "The request body is too large"
 
 
-class ProxyGateway:
-    """The outermost ASGI app: `/proxy` requests to the pipeline below, the rest to `app`."""
+class SigningGateway:
+    """The outermost ASGI app: `/proxy` and `/sign` requests to the pipeline, the rest to `app`."""
 
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int, route: Any) -> None:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, proxy_route: Any, sign_route: Any) -> None:
         self.app = app
-        self.route = route  # FastAPI's documented route: its path labels metrics, its name the audit action
-        self.guarded = RequestGuard(BodyLimit(RequestObserver(self._proxy), max_bytes=max_body_bytes))
+        # FastAPI's documented routes: their paths label metrics, as when FastAPI routes a request.
+        self.proxy_route, self.sign_route = proxy_route, sign_route
+        self.proxy = RequestGuard(BodyLimit(RequestObserver(_served(proxy_answer)), max_bytes=max_body_bytes))
+        self.sign = RequestGuard(BodyLimit(RequestObserver(_served(sign_answer)), max_bytes=max_body_bytes))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] in PROXY_METHODS and _PROXY_PATH.match(_route_path(scope)):
-            scope["route"], scope["endpoint"] = self.route, self.route.endpoint
-            await self.guarded(scope, receive, send)
-            return
+        if scope["type"] == "http":
+            path = _route_path(scope)
+            if scope["method"] in PROXY_METHODS and _PROXY_PATH.match(path):
+                scope["route"] = self.proxy_route
+                await self.proxy(scope, receive, send)
+                return
+            if path == SIGN_ROUTE and scope["method"] == "POST":
+                scope["route"] = self.sign_route
+                await self.sign(scope, receive, send)
+                return
         await self.app(scope, receive, send)
 
-    async def _proxy(self, scope: Scope, receive: Receive, send: Send) -> None:
+
+def _served(handler: Handler) -> ASGIApp:
+    """`handler`'s answer sent; failures as problem+json, as FastAPI's own handlers answer them."""
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
         try:
-            status, headers, body = await proxy_answer(scope, receive)
+            status, headers, body = await handler(scope, receive)
         except ProblemError as exc:
             status, headers, body = _problem(exc.status, answered(exc), exc.headers)
         except ClientGone:
             return
-        except Exception as exc:  # answered as FastAPI's own handler would: a logged 500 problem
+        except Exception as exc:  # a logged 500 problem, never the exception's text
             log_unexpected(exc)
             status, headers, body = _problem(500, ProblemError().to_problem(), None)
         await respond(send, status, headers, body)
+
+    return app
 
 
 class ClientGone(Exception):
@@ -77,7 +107,7 @@ async def proxy_answer(scope: Scope, receive: Receive) -> Answer:
     """Authenticate, strip and sign, then forward (once, with an Idempotency-Key)."""
     state = scope["app"].state
     service: SigningService = state.signing
-    headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+    headers = _headers(scope)
     client = await signing_client(state, headers.get("x-signvault-token"))
     audit = start_audit(scope, "client", client.name)
     audit.action = "proxy"
@@ -105,6 +135,44 @@ async def proxy_answer(scope: Scope, receive: Receive) -> Answer:
         answer = await service.forward(prepared)
         return answer.status, answer.headers, answer.body
     return await _forward_once(state.idempotency, service, prepared, client, check_key(key), credential)
+
+
+async def sign_answer(scope: Scope, receive: Receive) -> Answer:
+    """What to send (URL, headers, body), signed; the caller sends it, so it spends the same budget."""
+    state = scope["app"].state
+    service: SigningService = state.signing
+    headers = _headers(scope)
+    client = await signing_client(state, headers.get("x-signvault-token"))
+    audit = start_audit(scope, "client", client.name)
+    audit.action = "sign"
+    raw = await _read_body(receive, headers.get("content-length"), service.settings.max_body_bytes)
+    body = _sign_request(raw, headers.get("content-type"))
+    named = granted(client, body.credential)
+    adapter = adapter_for(named.exchange)
+    audit.about(named)
+    upstream = UpstreamRequest(
+        method=body.method, path=exchange_path(body.path), query=exchange_query(body.query.encode()),
+        body=body.body.encode(), headers={"content-type": body.content_type} if body.content_type else {},
+    )
+    prepared = await service.prepare(client, adapter, upstream, named.id, always_sign=True)
+    await pacing.admit(service.limiter, prepared)
+    signed = await service.sign(prepared)
+    answer = SignedRequest(method=signed.method, url=target_url(prepared.origin, signed),
+                           headers=dict(signed.headers), body=signed.body.decode("utf-8"))
+    return 200, _JSON, answer.model_dump_json().encode()
+
+
+def _sign_request(raw: bytes, content_type: str | None) -> SignRequest:
+    """The JSON body, read as FastAPI reads a model body, and refused in the same 422 shape."""
+    media = (content_type or "application/json").partition(";")[0].strip().lower()
+    if media != "application/json" and not media.endswith("+json"):
+        raise InvalidInput.field("body", "a JSON object is expected (Content-Type: application/json)")
+    if not raw:
+        raise InvalidInput.field("body", "Field required")
+    try:
+        return SignRequest.model_validate_json(raw)
+    except ValidationError as exc:
+        raise invalid_input(exc.errors(include_input=False)) from None
 
 
 async def _forward_once(store: IdempotencyStore, service: SigningService, prepared: Prepared, client: Client,
@@ -145,6 +213,10 @@ async def _read_body(receive: Receive, declared: str | None, limit: int) -> byte
         chunks.append(chunk)
         if not message.get("more_body", False):
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
 
 
 def _problem(status: int, problem: Any, headers: dict[str, str] | None) -> Answer:

@@ -107,6 +107,14 @@ def choose_credential(client: Client, adapter: Exchange, ref: str | None) -> Cre
                              f"this client holds {len(mine)} {adapter.id} credentials; name one")
 
 
+def granted(client: Client, ref: str) -> Credential:
+    """A credential the client holds, named by id, label or exchange:label (for /sign and logins)."""
+    named = next((c for c in client.credentials if ref in (c.id, c.label, f"{c.exchange}:{c.label}")), None)
+    if named is None:
+        raise CredentialNotGranted(f"no credential '{ref}' is granted to this client")
+    return named
+
+
 def authorise(client: Client, credential: Credential, access: Access) -> None:
     if not credential.enabled:
         raise PermissionDenied(f"credential '{credential.label}' is disabled")

@@ -70,6 +70,11 @@ def url_for(origin: str, request: UpstreamRequest) -> httpx.URL:
     return base.copy_with(raw_path=prefix + request.target.encode("ascii"))
 
 
+def target_url(origin: str, request: UpstreamRequest) -> str:
+    """The URL as text, the signed path and query appended unchanged (no parsing: origins are ours)."""
+    return origin.rstrip("/") + request.target
+
+
 def _doubt(unknown_outcome: bool) -> str:
     return " The order may or may not have been placed: check before retrying." if unknown_outcome else ""
 
@@ -126,7 +131,7 @@ class AiohttpUpstream:
     async def send(self, origin: str, request: UpstreamRequest, exchange: str, *,
                    unknown_outcome: bool) -> ExchangeResponse:
         # encoded=True: yarl must send the signed bytes as they are, never re-quote them.
-        url = yarl.URL(origin.rstrip("/") + request.target, encoded=True)
+        url = yarl.URL(target_url(origin, request), encoded=True)
         try:
             async with self.session.request(request.method, url, headers=request.headers,
                                             data=request.body or None, allow_redirects=False,

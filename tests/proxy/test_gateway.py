@@ -69,3 +69,50 @@ def test_metrics_and_audit_name_the_route_and_action(api: TestClient, exchange: 
     rows = api.get("/admin/audit", params={"action": "proxy"}, headers=ADMIN).json()["items"]
     assert sorted(row["status"] for row in rows) == [200, 403]
     assert {row["exchange"] for row in rows} == {"binance"}
+
+
+SIGN = {"credential": "spot", "method": "GET", "path": "/api/v3/account"}
+
+
+def test_sign_answers_what_to_send(api: TestClient, exchange: Any) -> None:
+    credential = create_credential(api, label="spot", api_key="GATEWAYKEY0001", api_secret="gateway-secret-0001")
+    # A Binance signature does not cover its endpoint: /sign needs every permission the key has.
+    trader = create_client(api, credentials=[credential["id"]], permissions=["read", "trade"])
+    response = api.post("/sign", headers={"X-Signvault-Token": trader["token"]}, json=SIGN)
+    assert response.status_code == 200 and response.headers["content-type"] == "application/json"
+    signed = response.json()
+    assert signed["url"].startswith(f"{BINANCE}/api/v3/account?timestamp=") and "&signature=" in signed["url"]
+    assert signed["headers"]["x-mbx-apikey"] == "GATEWAYKEY0001" and signed["method"] == "GET"
+
+
+@pytest.mark.parametrize(("content", "content_type", "field"), [
+    (b"", "application/json", "body"),
+    (b'{"credential": "spot", "method": "GET"', "application/json", "body"),  # not JSON
+    (b"credential=spot&method=GET&path=/x", "application/x-www-form-urlencoded", "body"),
+    (b'{"credential": "spot", "method": "GET", "path": "/x", "secret": "hunter2"}', "application/json", "secret"),
+    (b'{"credential": "spot", "method": "TRACE", "path": "/x"}', None, "method"),
+])
+def test_sign_refuses_bodies_as_fastapi_would_naming_fields_never_echoing(
+        api: TestClient, token: str, content: bytes, content_type: str | None, field: str) -> None:
+    headers = {"X-Signvault-Token": token, **({"Content-Type": content_type} if content_type else {})}
+    response = api.post("/sign", headers=headers, content=content)
+    body = assert_problem(response, 422, "validation-error")
+    assert body["errors"][0]["field"] == field
+    assert "hunter2" not in response.text
+
+
+def test_sign_is_authenticated_before_its_body_is_read(api: TestClient) -> None:
+    response = api.post("/sign", content=b"not json", headers={"Content-Type": "application/json"})
+    assert_problem(response, 401, "not-authenticated")
+
+
+def test_sign_with_another_method_gets_fastapis_405(api: TestClient, token: str) -> None:
+    assert_problem(api.get("/sign", headers={"X-Signvault-Token": token}), 405)
+
+
+def test_a_refused_sign_names_its_credential_in_the_audit(api: TestClient, exchange: Any, token: str) -> None:
+    refused = api.post("/sign", headers={"X-Signvault-Token": token}, json={**SIGN, "method": "POST",
+                                                                          "path": "/api/v3/order"})
+    assert_problem(refused, 403)
+    rows = api.get("/admin/audit", params={"action": "sign"}, headers=ADMIN).json()["items"]
+    assert [(row["status"], row["credential_label"], row["exchange"]) for row in rows] == [(403, "spot", "binance")]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from app.exchanges.base import (
@@ -23,7 +24,13 @@ from app.exchanges.crypto import b64, hmac_sha256, passphrase_login
 
 
 def iso_ms(now_ms: int) -> str:
-    return datetime.fromtimestamp(now_ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{now_ms % 1000:03d}Z"
+    """e.g. 2020-12-08T09:08:57.715Z, as OKX signs it."""
+    return f"{_iso_second(now_ms // 1000)}{now_ms % 1000:03d}Z"
+
+
+@lru_cache(maxsize=4)  # the second changes a thousand times less often than requests arrive
+def _iso_second(second: int) -> str:
+    return datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S.")
 
 
 class Okx(Exchange):

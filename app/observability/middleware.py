@@ -8,6 +8,8 @@ import re
 import secrets
 import time
 from contextvars import ContextVar
+from functools import lru_cache
+from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -18,6 +20,7 @@ from app.audit.recorder import record
 access_log = logging.getLogger("signvault.access")
 
 REQUEST_ID_HEADER = b"x-request-id"
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})
 _SAFE_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._-]{1,64}$")
 
 # Request ids: a random prefix per process and a counter, unique without a uuid4 per request.
@@ -56,18 +59,28 @@ class RequestObserver:
             waited = upstream_ms.get()
             upstream_ms.reset(token)
             context = audit_of(scope)
-            route = getattr(scope.get("route"), "path", "unmatched")
-            metrics.REQUESTS.labels(route, scope["method"], f"{status // 100}xx").inc()
-            metrics.REQUEST_LATENCY.labels(route).observe(latency)
-            access_log.info("request", extra={
-                "request_id": request_id, "method": scope["method"], "path": scope["path"][:256], "status": status,
-                "latency_ms": round(latency * 1000, 3), "upstream_ms": round(waited, 3) if waited else None,
-                "actor": context.actor if context else None,
-                "credential": context.credential_label if context else None,
-                "exchange": context.exchange if context else None,
-            })
+            count, timing = _series(getattr(scope.get("route"), "path", "unmatched"), scope["method"], status // 100)
+            count.inc()
+            timing.observe(latency)
+            if access_log.isEnabledFor(logging.INFO):  # the line's fields cost something to gather
+                access_log.info("request", extra={
+                    "request_id": request_id, "method": scope["method"], "path": scope["path"][:256],
+                    "status": status, "latency_ms": round(latency * 1000, 3),
+                    "upstream_ms": round(waited, 3) if waited else None,
+                    "actor": context.actor if context else None,
+                    "credential": context.credential_label if context else None,
+                    "exchange": context.exchange if context else None,
+                })
             if context is not None:
                 record(scope["app"], scope, context, request_id, status, latency * 1000)
+
+
+@lru_cache(maxsize=1024)
+def _series(route: str, method: str, status_class: int) -> tuple[Any, Any]:
+    """The request counter and latency histogram for these labels, looked up once. Methods outside
+    HTTP's usual ones count as OTHER: a label never takes an arbitrary client-chosen value."""
+    method = method if method in _METHODS else "OTHER"
+    return (metrics.REQUESTS.labels(route, method, f"{status_class}xx"), metrics.REQUEST_LATENCY.labels(route))
 
 
 def _incoming_request_id(scope: Scope) -> str | None:

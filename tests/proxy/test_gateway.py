@@ -116,3 +116,10 @@ def test_a_refused_sign_names_its_credential_in_the_audit(api: TestClient, excha
     assert_problem(refused, 403)
     rows = api.get("/admin/audit", params={"action": "sign"}, headers=ADMIN).json()["items"]
     assert [(row["status"], row["credential_label"], row["exchange"]) for row in rows] == [(403, "spot", "binance")]
+
+
+def test_a_client_chosen_method_never_becomes_a_metric_label(api: TestClient, token: str) -> None:
+    api.request("BREW", "/proxy/binance/api/v3/account", headers={"X-Signvault-Token": token})
+    metrics = api.get("/metrics").text
+    assert 'method="BREW"' not in metrics
+    assert 'method="OTHER"' in metrics

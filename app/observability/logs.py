@@ -11,6 +11,7 @@ import logging
 import re
 import sys
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 _AUTH_NAMES = (
@@ -54,17 +55,41 @@ class JsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, message, and any `extra=` fields."""
 
     def format(self, record: logging.LogRecord) -> str:
-        # Each value is scrubbed, not the JSON around them (its own field names would match).
-        entry: dict[str, Any] = {
-            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname,
-            "logger": record.name,
-            "msg": redact(record.getMessage()),
-        }
-        entry.update({k: _scrubbed(v) for k, v in vars(record).items() if k not in _STANDARD and not k.startswith("_")})
+        extras = {k: v for k, v in vars(record).items() if k not in _STANDARD and not k.startswith("_")}
+        entry: dict[str, Any] = {"ts": _timestamp(record.created), "level": record.levelname, "logger": record.name,
+                                 "msg": record.getMessage(), **extras}
         if record.exc_info:
-            entry["exc"] = redact(self.formatException(record.exc_info))
+            entry["exc"] = self.formatException(record.exc_info)
+        if _may_hold_a_secret(entry["msg"], entry.get("exc"), extras):
+            # Each value is scrubbed, not the JSON around them (its own field names would match).
+            entry["msg"] = redact(entry["msg"])
+            entry.update({k: _scrubbed(v) for k, v in extras.items()})
+            if record.exc_info:
+                entry["exc"] = redact(entry["exc"])
         return json.dumps(entry, default=str)
+
+
+def _may_hold_a_secret(msg: str, exc: str | None, extras: dict[str, Any]) -> bool:
+    """One cheap search over all the text a line carries, instead of the redactions on each value.
+    Values that are not plain text (dicts, objects) always take the full path."""
+    texts = [msg, exc or ""]
+    for value in extras.values():
+        if isinstance(value, str):
+            texts.append(value)
+        elif not (value is None or isinstance(value, (bool, int, float))):
+            return True
+    return bool(_MAY_HOLD_A_SECRET.search("\n".join(texts)))
+
+
+def _timestamp(created: float) -> str:
+    """ISO 8601 in UTC with milliseconds, e.g. 2026-11-21T20:13:50.844+00:00."""
+    ms = int(created * 1000)
+    return f"{_second(ms // 1000)}.{ms % 1000:03d}+00:00"
+
+
+@lru_cache(maxsize=4)
+def _second(second: int) -> str:
+    return datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 class TextFormatter(logging.Formatter):

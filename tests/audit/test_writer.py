@@ -1,0 +1,48 @@
+"""The batch writer on the app's own database: big batches land whole, values as SQLAlchemy stores them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.audit.models import AuditEvent
+from app.audit.writer import SLICE
+from tests.conftest import ADMIN, run_db
+
+START = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
+
+
+def _row(i: int) -> dict[str, Any]:
+    return {"occurred_at": START + timedelta(milliseconds=i), "request_id": f"req-{i:06d}", "actor_kind": "client",
+            "actor": "writer-test", "action": "proxy", "method": "GET", "path": f"/proxy/okx/p/{i}",
+            "status": 200 + i % 3, "latency_ms": i / 7, "credential_id": None if i % 2 else f"cred-{i}",
+            "credential_label": "lab'el \"quoted\"", "credential_version": i % 5 or None, "exchange": "okx"}
+
+
+def test_a_batch_of_several_slices_lands_whole_and_reads_back_exactly(api: TestClient) -> None:
+    count = 2 * SLICE + 7
+    writer = api.app.state.audit_writer  # type: ignore[attr-defined]
+
+    async def write(_: AsyncSession) -> None:
+        for i in range(count):
+            writer.submit(_row(i))
+        await writer.flush()
+
+    run_db(api, write)
+
+    async def read(session: AsyncSession) -> list[AuditEvent]:
+        return list(await session.scalars(
+            select(AuditEvent).where(AuditEvent.actor == "writer-test").order_by(AuditEvent.id)))
+
+    stored = run_db(api, read)
+    assert len(stored) == count
+    for i, event in enumerate(stored):
+        expected = _row(i)
+        got = {key: getattr(event, key) for key in expected}
+        assert got == expected, i
+    listed = api.get("/admin/audit", headers=ADMIN, params={"actor": "writer-test", "limit": 1}).json()["items"]
+    assert listed[0]["request_id"] == f"req-{count - 1:06d}"

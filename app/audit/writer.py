@@ -28,7 +28,7 @@ from app.audit.models import AuditEvent
 
 log = logging.getLogger("signvault.audit")
 
-SLICE = 500  # rows per statement: preparing them takes ~3 ms of the event loop, which runs between slices
+SLICE = 512  # rows per slice: preparing them takes ~3 ms of the event loop, which runs between slices
 _TABLE = AuditEvent.__table__
 _COLUMNS = [column for column in _TABLE.columns if column.name != "id"]
 
@@ -102,11 +102,22 @@ async def _insert(connection: AsyncConnection, rows: list[dict[str, Any]]) -> No
         await connection.execute(insert(_TABLE), rows)  # asyncpg pipelines an executemany
         return
     head, values, columns = _sqlite_insert(dialect)
-    params = [convert(row.get(name)) for row in rows for name, convert in columns]
-    # The aiosqlite connection under the session's transaction: one trip to its thread.
-    raw = await connection.get_raw_connection()
-    cursor = await raw.driver_connection.execute(head + ", ".join([values] * len(rows)), params)  # type: ignore[union-attr]
-    await cursor.close()
+    # The aiosqlite connection under the session's transaction: one trip to its thread per statement.
+    driver = (await connection.get_raw_connection()).driver_connection
+    done = 0
+    for size in _power_of_two_sizes(len(rows)):
+        # Row counts are powers of two: each connection's prepared-statement cache then holds at
+        # most ten shapes. One per count up to the slice size grew it by tens of megabytes.
+        chunk = rows[done:done + size]
+        done += size
+        params = [convert(row.get(name)) for row in chunk for name, convert in columns]
+        cursor = await driver.execute(head + ", ".join([values] * size), params)  # type: ignore[union-attr]
+        await cursor.close()
+
+
+def _power_of_two_sizes(count: int) -> list[int]:
+    """e.g. 13 -> [8, 4, 1]."""
+    return [1 << bit for bit in range(count.bit_length() - 1, -1, -1) if count >> bit & 1]
 
 
 @functools.cache

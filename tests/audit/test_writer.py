@@ -24,7 +24,7 @@ def _row(i: int) -> dict[str, Any]:
 
 
 def test_a_batch_of_several_slices_lands_whole_and_reads_back_exactly(api: TestClient) -> None:
-    count = 2 * SLICE + 7
+    count = 2 * SLICE + 13  # two full slices, then 8 + 4 + 1
     writer = api.app.state.audit_writer  # type: ignore[attr-defined]
 
     async def write(_: AsyncSession) -> None:
@@ -46,3 +46,11 @@ def test_a_batch_of_several_slices_lands_whole_and_reads_back_exactly(api: TestC
         assert got == expected, i
     listed = api.get("/admin/audit", headers=ADMIN, params={"actor": "writer-test", "limit": 1}).json()["items"]
     assert listed[0]["request_id"] == f"req-{count - 1:06d}"
+
+
+def test_odd_batch_sizes_use_power_of_two_statements() -> None:
+    from app.audit.writer import _power_of_two_sizes
+
+    for count in (1, 2, 3, 13, 255, 511, 512):
+        sizes = _power_of_two_sizes(count)
+        assert sum(sizes) == count and all(size & (size - 1) == 0 for size in sizes)

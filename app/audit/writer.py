@@ -8,7 +8,7 @@ On SQLite, each slice is one multi-row INSERT sent straight to the driver's thre
 sqlite3 gives up the GIL around every statement step, an executemany is a step per row, and each
 of SQLAlchemy's calls is a round trip to that thread: with the event loop busy, each waited for
 the GIL, the writer managed ~540 rows/s against 3,000-6,000 requests/s in bench/, and its queue
-grew to 80,000 rows (50 MB, heading for dropped rows). Now it peaks near 3,600.
+grew to 80,000 rows (50 MB, heading for dropped rows). Now it peaks at a few thousand.
 """
 
 from __future__ import annotations

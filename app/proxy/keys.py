@@ -62,10 +62,11 @@ class SigningKeyCache:
             del self._loading[cache_key]  # a load under way is not kept when it lands
 
     def _settle(self, cache_key: tuple[str, int], done: asyncio.Future[SigningKey]) -> None:
+        failed = done.cancelled() or done.exception() is not None  # read here, even if no waiter is left
         if self._loading.get(cache_key) is not done:
             return  # forgotten or cleared meanwhile
         del self._loading[cache_key]
-        if done.cancelled() or done.exception() is not None:
+        if failed:
             return  # nothing cached: the next request tries again (its waiters got the error)
         self._keys[cache_key] = done.result()
         if len(self._keys) > self._max:

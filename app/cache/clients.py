@@ -36,7 +36,7 @@ class ClientCache:
             left = entry[0] - time.monotonic()
             if left > 0:
                 if left < self._refresh_s and token_hash not in self._loading:
-                    self._start(token_hash, load).add_done_callback(_consume)
+                    self._start(token_hash, load)
                 return entry[1]
         task = self._loading.get(token_hash) or self._start(token_hash, load)
         # shield: one caller giving up must not cancel the load the others wait for.
@@ -49,6 +49,7 @@ class ClientCache:
 
     def _start(self, token_hash: str, load: Loader) -> asyncio.Task[Client]:
         task = asyncio.ensure_future(self._load(token_hash, load, self._generation))
+        task.add_done_callback(_consume)
         self._loading[token_hash] = task
         return task
 
@@ -70,6 +71,7 @@ class ClientCache:
 
 
 def _consume(task: asyncio.Task[Client]) -> None:
-    # A background refresh that failed has already dropped its entry; nobody awaits its error.
+    # Waiters get a failed load's error through their shields; a background refresh has none, and
+    # its failure has already dropped the entry. Reading it here keeps asyncio from warning.
     if not task.cancelled():
         task.exception()

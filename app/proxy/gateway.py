@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.audit.context import start_audit
+from app.audit.context import AuditContext, start_audit
 from app.body_limit import BodyLimit
 from app.clients.auth import signing_client
 from app.clients.models import Client
@@ -70,8 +71,9 @@ class SigningGateway:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             path = _route_path(scope)
-            if scope["method"] in PROXY_METHODS and _PROXY_PATH.match(path):
-                scope["route"] = self.proxy_route
+            matched = _PROXY_PATH.match(path) if scope["method"] in PROXY_METHODS else None
+            if matched:
+                scope["route"], scope["path_params"] = self.proxy_route, {"exchange": matched.group(1)}
                 await self.proxy(scope, receive, send)
                 return
             if path == SIGN_ROUTE and scope["method"] == "POST":
@@ -103,19 +105,34 @@ class ClientGone(Exception):
     """The client hung up before its body arrived: nothing to answer."""
 
 
-async def proxy_answer(scope: Scope, receive: Receive) -> Answer:
-    """Authenticate, strip and sign, then forward (once, with an Idempotency-Key)."""
+@dataclass(frozen=True)
+class _Call:
+    """An authenticated call to the gateway, its audit row started."""
+
+    state: Any  # the app's state
+    service: SigningService
+    headers: dict[str, str]
+    client: Client
+    audit: AuditContext
+
+
+async def _authenticated(scope: Scope, action: str) -> _Call:
     state = scope["app"].state
-    service: SigningService = state.signing
-    headers = _headers(scope)
+    headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
     client = await signing_client(state, headers.get("x-signvault-token"))
     audit = start_audit(scope, "client", client.name)
-    audit.action = "proxy"
+    audit.action = action
+    return _Call(state, state.signing, headers, client, audit)
+
+
+async def proxy_answer(scope: Scope, receive: Receive) -> Answer:
+    """Authenticate, strip and sign, then forward (once, with an Idempotency-Key)."""
+    call = await _authenticated(scope, "proxy")
+    state, service, headers, client, audit = call.state, call.service, call.headers, call.client, call.audit
     credential = headers.get("x-signvault-credential")
     if credential is not None and len(credential) > CREDENTIAL_MAX:
         raise InvalidInput.field(CREDENTIAL_HEADER, f"String should have at most {CREDENTIAL_MAX} characters")
-    exchange = _PROXY_PATH.match(_route_path(scope)).group(1)  # type: ignore[union-attr]  # matched on entry
-    adapter = adapter_for(exchange)
+    adapter = adapter_for(scope["path_params"]["exchange"])
     audit.exchange = adapter.id  # named in the audit row even when the request is refused
     # The raw path, as the client encoded it: the decoded path would turn %2f into a slash.
     raw = scope.get("raw_path", b"").decode("latin-1")
@@ -139,12 +156,8 @@ async def proxy_answer(scope: Scope, receive: Receive) -> Answer:
 
 async def sign_answer(scope: Scope, receive: Receive) -> Answer:
     """What to send (URL, headers, body), signed; the caller sends it, so it spends the same budget."""
-    state = scope["app"].state
-    service: SigningService = state.signing
-    headers = _headers(scope)
-    client = await signing_client(state, headers.get("x-signvault-token"))
-    audit = start_audit(scope, "client", client.name)
-    audit.action = "sign"
+    call = await _authenticated(scope, "sign")
+    service, headers, client, audit = call.service, call.headers, call.client, call.audit
     raw = await _read_body(receive, headers.get("content-length"), service.settings.max_body_bytes)
     body = _sign_request(raw, headers.get("content-type"))
     named = granted(client, body.credential)
@@ -213,10 +226,6 @@ async def _read_body(receive: Receive, declared: str | None, limit: int) -> byte
         chunks.append(chunk)
         if not message.get("more_body", False):
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-
-
-def _headers(scope: Scope) -> dict[str, str]:
-    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
 
 
 def _problem(status: int, problem: Any, headers: dict[str, str] | None) -> Answer:

@@ -34,8 +34,8 @@ class Settings(BaseSettings):
     exchange_urls: dict[str, str] = Field(
         default_factory=dict,
         description='JSON {"exchange id": "base URL"} replacing the built-in URLs (simulators, gateways).')
-    upstream_client: Literal["aiohttp", "httpx"] = Field(
-        default="aiohttp", description="The exchange-facing client: aiohttp is faster; httpx for respx tests.")
+    upstream_client: Literal["http1", "httpx"] = Field(
+        default="http1", description="The exchange-facing client: http1 is signvault's own; httpx for respx tests.")
     upstream_timeout_s: float = Field(default=10.0, gt=0, le=120, description="Per request to an exchange.")
     max_body_bytes: int = Field(default=1 << 20, gt=0, description="Largest request body accepted (413 above).")
     redis_url: str | None = Field(default=None, description="Shares nonces (and later limits) across replicas.")

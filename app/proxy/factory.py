@@ -10,10 +10,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.limits.limiter import Limiter
 from app.limits.redis_store import RedisWindows
+from app.proxy.http1 import Http1Client
 from app.proxy.keys import SigningKeyCache
 from app.proxy.nonces import NonceSource, RedisNonceSource
 from app.proxy.service import SigningService
-from app.proxy.upstream import AiohttpUpstream, HttpxUpstream, Upstream, create_client
+from app.proxy.upstream import Http1Upstream, HttpxUpstream, Upstream, create_client
 from app.redis_client import connect as connect_redis
 from app.settings import Settings
 from app.vault.service import Vault
@@ -36,9 +37,9 @@ def build_signing(settings: Settings, vault: Vault, readonly: async_sessionmaker
     """The egress-bound HTTP client, the shared (or local) limits and nonces, and the key cache."""
     proxy = settings.egress_proxy.get_secret_value() if settings.egress_proxy else None
     http = create_client(settings.upstream_timeout_s, egress_proxy=proxy, source_ip=settings.egress_source_ip)
-    upstream: Upstream = (AiohttpUpstream(settings.upstream_timeout_s, egress_proxy=proxy,
-                                          source_ip=settings.egress_source_ip)
-                          if settings.upstream_client == "aiohttp" else HttpxUpstream(http))
+    upstream: Upstream = (Http1Upstream(Http1Client(settings.upstream_timeout_s, proxy=proxy,
+                                                    source_ip=settings.egress_source_ip))
+                          if settings.upstream_client == "http1" else HttpxUpstream(http))
     redis = connect_redis(settings.redis_url) if settings.redis_url else None
     nonces = (RedisNonceSource(redis, settings.redis_prefix, hold_s=settings.upstream_timeout_s + 5)
               if redis is not None else NonceSource())

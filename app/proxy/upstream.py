@@ -5,16 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-import aiohttp
 import httpx
-import yarl
 
 from app.errors import ProblemError
 from app.exchanges.base import UpstreamRequest
+from app.proxy.http1 import ConnectFailed, Http1Client, HttpError, InvalidRequest
 
 # Response headers that describe our hop, not the exchange's answer.
 _DROPPED_RESPONSE_HEADERS = frozenset({
-    "connection", "keep-alive", "transfer-encoding", "content-length", "content-encoding", "set-cookie",
+    "connection", "keep-alive", "transfer-encoding", "content-length", "set-cookie",
     "proxy-authenticate", "trailer", "upgrade", "alt-svc", "server",
 })
 
@@ -79,9 +78,18 @@ def _doubt(unknown_outcome: bool) -> str:
     return " The order may or may not have been placed: check before retrying." if unknown_outcome else ""
 
 
-def _answer(status: int, items: list[tuple[str, str]], body: bytes, connection: str) -> ExchangeResponse:
+def _answer(status: int, items: list[tuple[str, str]], body: bytes, connection: str,
+            decoded: bool = False) -> ExchangeResponse:
+    """The exchange's answer without our hop's headers. `decoded`: the client already undid the
+    content coding, so the header would misdescribe the body."""
     dropped = _DROPPED_RESPONSE_HEADERS | connection_listed(connection)
+    if decoded:
+        dropped |= {"content-encoding"}
     return ExchangeResponse(status, [(k, v) for k, v in items if k.lower() not in dropped], body)
+
+
+def _connection_header(items: list[tuple[str, str]]) -> str:
+    return ",".join(v for k, v in items if k.lower() == "connection")
 
 
 class Upstream(Protocol):
@@ -108,43 +116,35 @@ class HttpxUpstream:
             raise ExchangeTimeout(f"{exchange} did not answer in time.{_doubt(unknown_outcome)}") from None
         except httpx.HTTPError as exc:
             raise ExchangeUnreachable(f"{exchange}: {type(exc).__name__}{_doubt(unknown_outcome)}") from None
+        # httpx decodes every content coding it knows; .content is the decoded body.
         return _answer(response.status_code, list(response.headers.multi_items()), response.content,
-                       response.headers.get("connection", ""))
+                       response.headers.get("connection", ""), decoded=True)
 
     async def aclose(self) -> None:
         await self.client.aclose()
 
 
-class AiohttpUpstream:
-    """The hot path's client: several times faster per request than httpx (performance notes, and
-    bench/). Same rules: no environment proxies, no redirects, no cookies, bounded waits."""
+class Http1Upstream:
+    """The hot path's client (app/proxy/http1.py). A connection that failed says nothing was sent;
+    anything later may have reached the exchange, and an order's caller is told so."""
 
-    def __init__(self, timeout_s: float, connect_timeout_s: float = 5.0, *, egress_proxy: str | None = None,
-                 source_ip: str | None = None) -> None:
-        connector = aiohttp.TCPConnector(limit=512, keepalive_timeout=30, ttl_dns_cache=300,
-                                         local_addr=(source_ip, 0) if source_ip else None)
-        self.session = aiohttp.ClientSession(
-            connector=connector, trust_env=False, cookie_jar=aiohttp.DummyCookieJar(),
-            timeout=aiohttp.ClientTimeout(total=timeout_s, sock_connect=connect_timeout_s))
-        self.proxy = egress_proxy
+    def __init__(self, client: Http1Client) -> None:
+        self.client = client
 
     async def send(self, origin: str, request: UpstreamRequest, exchange: str, *,
                    unknown_outcome: bool) -> ExchangeResponse:
-        # encoded=True: yarl must send the signed bytes as they are, never re-quote them.
-        url = yarl.URL(target_url(origin, request), encoded=True)
         try:
-            async with self.session.request(request.method, url, headers=request.headers,
-                                            data=request.body or None, allow_redirects=False,
-                                            proxy=self.proxy) as response:
-                body = await response.read()
-                return _answer(response.status, list(response.headers.items()), body,
-                               response.headers.get("connection", ""))
-        except (aiohttp.InvalidURL, ValueError):
+            response = await self.client.request(request.method, origin, request.target, request.headers,
+                                                 request.body)
+        except InvalidRequest:
             raise UnsendableRequest("the URL cannot be sent as given") from None
-        except (TimeoutError, aiohttp.ServerTimeoutError):
+        except TimeoutError:
             raise ExchangeTimeout(f"{exchange} did not answer in time.{_doubt(unknown_outcome)}") from None
-        except aiohttp.ClientError as exc:
+        except ConnectFailed as exc:
+            raise ExchangeUnreachable(f"{exchange}: {exc} (the request was not sent)") from None
+        except HttpError as exc:
             raise ExchangeUnreachable(f"{exchange}: {type(exc).__name__}{_doubt(unknown_outcome)}") from None
+        return _answer(response.status, response.headers, response.body, _connection_header(response.headers))
 
     async def aclose(self) -> None:
-        await self.session.close()
+        await self.client.aclose()

@@ -1,5 +1,5 @@
 """The proxy unit tests fake the exchange with respx, which intercepts httpx: they use that upstream
-client. The end-to-end tests against the simulator use the default (aiohttp)."""
+client. The end-to-end tests against the simulator use the default (app/proxy/http1.py)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,382 @@
+"""A lean HTTP/1.1 client for exchange calls: pooled keep-alive connections, answers parsed by httptools.
+
+Why our own: on the proxy's hot path aiohttp cost ~120 µs a request over a bare protocol
+(bench/, README "Speed"), a third of the worker's time, for features an exchange call never uses.
+This keeps what it does use: keep-alive per origin, TLS, the egress forward proxy (CONNECT for
+https, absolute-form for http), a bound source address, gzip and deflate answers, bounded waits
+and bounded bodies. It never follows redirects, keeps no cookies and reads no proxy from the
+environment: the egress path is the configured one or none.
+
+Errors say how far a request got: `ConnectFailed` means nothing was sent; any other `HttpError`
+or `TimeoutError` after that means the exchange may have received it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import re
+import ssl
+import zlib
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from urllib.parse import unquote, urlsplit
+
+import httptools
+
+# Bodies an exchange may send: an order book or trade history is a few MB at most.
+MAX_RESPONSE_BYTES = 64 << 20
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+# A request line or header that could split into two: refused before any byte is written.
+_UNSAFE_TARGET = re.compile(r"[\x00-\x20\x7f]")
+_UNSAFE_HEADER = re.compile(r"[\x00\r\n]")
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+
+
+class HttpError(Exception):
+    """The exchange call failed in transport; the message never holds URLs, headers or secrets."""
+
+
+class ConnectFailed(HttpError):
+    """No connection (or proxy tunnel) could be opened: the request was not sent."""
+
+
+class ConnectionLost(HttpError):
+    """The connection closed before the whole answer arrived."""
+
+
+class MalformedResponse(HttpError):
+    """The answer is not HTTP/1.1 we can read."""
+
+
+class ResponseTooLarge(HttpError):
+    """The answer is larger than MAX_RESPONSE_BYTES."""
+
+
+class InvalidRequest(ValueError):
+    """The request cannot be written as HTTP/1.1 without changing its meaning."""
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class _Route:
+    """Where an origin's connections go, and how its requests start."""
+
+    key: str  # the origin as given: one pool per origin
+    tls: bool
+    host: str
+    port: int
+    host_header: bytes
+    target_prefix: str  # the origin's own path, or the whole origin for absolute-form via a proxy
+
+
+@dataclass(frozen=True, slots=True)
+class _Proxy:
+    host: str
+    port: int
+    authorization: bytes  # a whole "Proxy-Authorization: ..." line, or b""
+
+
+def _proxy(url: str | None) -> _Proxy | None:
+    if not url:
+        return None
+    parts = urlsplit(url)
+    if parts.scheme != "http" or not parts.hostname:
+        raise ValueError("the egress proxy must be an http:// URL")
+    authorization = b""
+    if parts.username is not None:
+        pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
+        authorization = b"Proxy-Authorization: Basic " + base64.b64encode(pair) + b"\r\n"
+    return _Proxy(parts.hostname, parts.port or 80, authorization)
+
+
+@lru_cache(maxsize=256)
+def _route(origin: str, via_proxy: bool) -> _Route:
+    """Origins are few and fixed (the exchanges' and the settings'): each is parsed once."""
+    parts = urlsplit(origin)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidRequest("the exchange origin must be an http(s) URL with a host")
+    tls = parts.scheme == "https"
+    authority = parts.netloc.rpartition("@")[2]
+    prefix = parts.path.rstrip("/")
+    if via_proxy and not tls:  # a plain-HTTP request through a proxy names the whole URL
+        prefix = f"http://{authority}{prefix}"
+    if not authority.isascii():
+        raise InvalidRequest("write the exchange origin's host in its ASCII (punycode) form")
+    return _Route(origin, tls, parts.hostname, parts.port or (443 if tls else 80),
+                  b"Host: " + authority.encode("ascii") + b"\r\n", prefix)
+
+
+def _head(method: str, route: _Route, target: str, headers: Mapping[str, str], body: bytes,
+          proxy_authorization: bytes) -> bytes:
+    if _UNSAFE_TARGET.search(target) or not target.startswith("/"):
+        raise InvalidRequest("the request target holds characters HTTP/1.1 cannot carry")
+    lines = [f"{method} {route.target_prefix}{target} HTTP/1.1\r\n".encode("ascii"), route.host_header]
+    for name, value in headers.items():
+        if not _HEADER_NAME.fullmatch(name) or _UNSAFE_HEADER.search(value):
+            raise InvalidRequest("a header cannot be written as HTTP/1.1")
+        lines.append(f"{name}: {value}\r\n".encode("latin-1"))
+    if body or method in _BODY_METHODS:
+        lines.append(b"Content-Length: %d\r\n" % len(body))
+    lines.append(b"Accept-Encoding: gzip, deflate\r\n")
+    lines.append(proxy_authorization)
+    lines.append(b"\r\n")
+    return b"".join(lines)
+
+
+class _Connection(asyncio.Protocol):
+    """One connection, one request at a time; httptools calls back as the answer arrives."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpResponseParser(self)
+        self.waiter: asyncio.Future[Response] | None = None
+        self.closed = False
+        self.reusable = True
+        self.idle_since = 0.0
+        self._reset()
+
+    def _reset(self) -> None:
+        self.headers: list[tuple[str, str]] = []
+        self.chunks: list[bytes] = []
+        self.size = 0
+        self.too_large = False
+        self.head_done = False
+        self.delimited = False  # a length or chunked framing: the answer does not end at close
+
+    # asyncio.Protocol
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        if self.waiter is None or self.waiter.done():
+            self.reusable = False  # bytes nobody asked for: this connection cannot be trusted again
+            self.close()
+            return
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._fail(MalformedResponse("the exchange switched protocols"))
+        except httptools.HttpParserError:
+            self._fail(ResponseTooLarge("the answer is larger than signvault accepts") if self.too_large
+                       else MalformedResponse("the answer is not valid HTTP/1.1"))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if self.waiter is not None and not self.waiter.done():
+            if self.head_done and not self.delimited:
+                self._finish()  # no length, not chunked: the answer ends where the connection does
+            else:
+                self._fail(ConnectionLost("the connection closed before the answer was complete"))
+
+    # httptools callbacks
+
+    def on_message_begin(self) -> None:
+        self._reset()
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        lowered = name.lower()
+        if lowered == b"content-length" or (lowered == b"transfer-encoding" and b"chunked" in value.lower()):
+            self.delimited = True
+        self.headers.append((name.decode("latin-1"), value.decode("latin-1")))
+
+    def on_headers_complete(self) -> None:
+        self.head_done = True
+
+    def on_body(self, body: bytes) -> None:
+        self.size += len(body)
+        if self.size > MAX_RESPONSE_BYTES:
+            self.too_large = True
+            raise ResponseTooLarge  # stops the parser; data_received says why
+        self.chunks.append(body)
+
+    def on_message_complete(self) -> None:
+        status = self.parser.get_status_code()
+        if 100 <= status < 200:
+            return  # 100 Continue, 103 Early Hints: the real answer follows on the same connection
+        self.reusable = self.parser.should_keep_alive()
+        self._finish()
+
+    # ours
+
+    def _finish(self) -> None:
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(Response(self.parser.get_status_code(), self.headers, b"".join(self.chunks)))
+        else:
+            self.reusable = False
+
+    def _fail(self, error: HttpError) -> None:
+        self.reusable = False
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_exception(error)
+        self.close()
+
+    def close(self) -> None:
+        self.reusable = False
+        if self.transport is not None:
+            self.transport.close()
+
+    async def exchange(self, data: bytes) -> Response:
+        self.waiter = asyncio.get_running_loop().create_future()
+        self.transport.write(data)  # type: ignore[union-attr]
+        try:
+            return await self.waiter
+        finally:
+            self.waiter = None
+
+
+class _Tunnel(asyncio.Protocol):
+    """Reads a forward proxy's answer to CONNECT; after a 2xx the socket carries TLS to the exchange."""
+
+    def __init__(self) -> None:
+        self.answer: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self.buffer = b""
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        end = self.buffer.find(b"\r\n\r\n")
+        if end >= 0 and not self.answer.done():
+            match = re.match(rb"HTTP/1\.[01] (\d{3})", self.buffer)
+            self.answer.set_result(int(match.group(1)) if match else 0)
+        elif len(self.buffer) > 16384 and not self.answer.done():
+            self.answer.set_result(0)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.answer.done():
+            self.answer.set_result(0)
+
+
+def decoded(response: Response) -> Response:
+    """gzip and deflate answers decoded (the client asks for them), with the header gone; any other
+    coding passes through with its header, for the caller to decode."""
+    coding = next((v.strip().lower() for k, v in response.headers if k.lower() == "content-encoding"), "")
+    if coding not in ("gzip", "x-gzip", "deflate") or not response.body:
+        return response
+    # wbits 47: a gzip or zlib header, detected; a bare deflate stream ("deflate" as some servers send it) is -15.
+    for wbits in ((47,) if coding != "deflate" else (47, -15)):
+        inflater = zlib.decompressobj(wbits)
+        try:
+            body = inflater.decompress(response.body, MAX_RESPONSE_BYTES)
+        except zlib.error:
+            continue
+        if inflater.unconsumed_tail:
+            raise ResponseTooLarge("the decoded answer is larger than signvault accepts")
+        headers = [(k, v) for k, v in response.headers if k.lower() != "content-encoding"]
+        return Response(response.status, headers, body)
+    raise MalformedResponse(f"the answer's {coding} body cannot be decoded")
+
+
+class Http1Client:
+    """Keep-alive connections per origin, on one egress path: a forward proxy, a bound source
+    address, or neither. `request` sends the target exactly as given: signed bytes are not re-encoded."""
+
+    def __init__(self, timeout_s: float, connect_timeout_s: float = 5.0, *, proxy: str | None = None,
+                 source_ip: str | None = None, max_connections: int = 512, max_idle_per_origin: int = 128,
+                 idle_s: float = 30.0, ssl_context: ssl.SSLContext | None = None) -> None:
+        self.timeout_s = timeout_s
+        self.connect_timeout_s = connect_timeout_s
+        self.proxy = _proxy(proxy)
+        self.local_addr = (source_ip, 0) if source_ip else None
+        self.max_idle = max_idle_per_origin
+        self.idle_s = idle_s
+        self.ssl_context = ssl_context or ssl.create_default_context()
+        self._slots = asyncio.Semaphore(max_connections)
+        self._idle: dict[str, deque[_Connection]] = {}
+        self._closed = False
+
+    async def request(self, method: str, origin: str, target: str, headers: Mapping[str, str],
+                      body: bytes = b"") -> Response:
+        route = _route(origin, self.proxy is not None)
+        proxy_authorization = self.proxy.authorization if self.proxy and not route.tls else b""
+        data = _head(method, route, target, headers, body, proxy_authorization) + body
+        async with asyncio.timeout(self.timeout_s), self._slots:
+            connection = self._checkout(route) or await self._connect(route)
+            try:
+                response = await connection.exchange(data)
+            except BaseException:
+                connection.close()  # cancelled or failed mid-answer: its bytes cannot be trusted
+                raise
+            self._release(route, connection)
+        return decoded(response)
+
+    def _checkout(self, route: _Route) -> _Connection | None:
+        idle = self._idle.get(route.key)
+        if not idle:
+            return None
+        deadline = asyncio.get_running_loop().time() - self.idle_s
+        while idle:
+            connection = idle.pop()  # the most recently used: the least likely to be closed under us
+            if not connection.closed and connection.idle_since > deadline:
+                return connection
+            connection.close()
+        return None
+
+    def _release(self, route: _Route, connection: _Connection) -> None:
+        if self._closed or not connection.reusable or connection.closed:
+            connection.close()
+            return
+        idle = self._idle.setdefault(route.key, deque())
+        now = asyncio.get_running_loop().time()
+        while idle and (idle[0].closed or idle[0].idle_since <= now - self.idle_s):
+            idle.popleft().close()  # expired at the cold end
+        if len(idle) >= self.max_idle:
+            connection.close()
+            return
+        connection.idle_since = now
+        idle.append(connection)
+
+    async def _connect(self, route: _Route) -> _Connection:
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(self.connect_timeout_s):
+                if self.proxy is None:
+                    _, connection = await loop.create_connection(
+                        _Connection, route.host, route.port, local_addr=self.local_addr,
+                        ssl=self.ssl_context if route.tls else None, server_hostname=route.host if route.tls else None)
+                    return connection
+                if not route.tls:  # absolute-form requests go to the proxy itself
+                    _, connection = await loop.create_connection(_Connection, self.proxy.host, self.proxy.port,
+                                                                 local_addr=self.local_addr)
+                    return connection
+                return await self._tunnel(route, self.proxy)
+        except TimeoutError:
+            raise ConnectFailed("connecting timed out") from None
+        except (OSError, ssl.SSLError) as exc:
+            raise ConnectFailed(type(exc).__name__) from None
+
+    async def _tunnel(self, route: _Route, proxy: _Proxy) -> _Connection:
+        loop = asyncio.get_running_loop()
+        transport, tunnel = await loop.create_connection(_Tunnel, proxy.host, proxy.port, local_addr=self.local_addr)
+        try:
+            host = route.host if ":" not in route.host else f"[{route.host}]"
+            authority = f"{host}:{route.port}".encode("ascii")
+            transport.write(b"CONNECT %s HTTP/1.1\r\nHost: %s\r\n%s\r\n" % (authority, authority,
+                                                                              proxy.authorization))
+            status = await tunnel.answer
+            if not 200 <= status < 300:
+                raise ConnectFailed(f"the egress proxy refused the tunnel ({status or 'no answer'})")
+            connection = _Connection()
+            tls = await loop.start_tls(transport, connection, self.ssl_context, server_hostname=route.host)
+            if tls is None:
+                raise ConnectFailed("the TLS handshake through the egress proxy failed")
+            connection.connection_made(tls)
+            return connection
+        except BaseException:
+            transport.close()
+            raise
+
+    async def aclose(self) -> None:
+        self._closed = True
+        for idle in self._idle.values():
+            while idle:
+                idle.pop().close()
+        self._idle.clear()

@@ -6,8 +6,10 @@ import json
 import logging
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from app.observability.logs import JsonFormatter, redact
+from app.observability.logs import JsonFormatter, redact, scrub
 
 
 @pytest.mark.parametrize(("line", "secret"), [
@@ -30,6 +32,28 @@ def test_secrets_are_scrubbed(line: str, secret: str) -> None:
 def test_ordinary_lines_are_left_alone() -> None:
     line = "request GET /proxy/okx/api/v5/account/balance 200 in 3.1 ms"
     assert redact(line) == line
+
+
+def test_the_access_line_of_sign_skips_the_scrub_and_stays_whole() -> None:
+    line = "request\nPOST\n/sign\nokx-bot\nokx:main-key"
+    assert redact(line) == line
+
+
+# Text assembled from what secrets look like in logs: auth names in any case, the separators and
+# quotes around them, token and PEM shapes, and noise.
+_fragments = st.sampled_from([
+    "signature", "sig", "api_key", "apikey", "api-secret", "secret", "passphrase", "password", "token",
+    "authorization", "x-signvault-token", "x-mbx-apikey", "api-sign", "ok-access-key", "OK-ACCESS-SIGN",
+    "kc-api-passphrase", "access-sign", "cb-access-key", "x-bapi-api-key", "X-BAPI-SIGN", "sign", "key", "SIGN",
+    "Api-Key", "x-MBX-apikey", "/sign", "bearer ", "Bearer\t", "sv_", "sva_",
+    "-----BEGIN PRIVATE KEY-----", "-----END PRIVATE KEY-----", "=", ":", ",", " ", "\n", "'", '"', "b'", "&", "?",
+    "abcdefghijklmnopqrstuvwxyz", "0123456789", "(", ")", "{", "}", "[", "]",
+])
+
+
+@given(st.lists(_fragments, max_size=12).map("".join))
+def test_the_shortcut_never_skips_a_line_the_patterns_would_change(text: str) -> None:
+    assert redact(text) == scrub(text)
 
 
 def test_json_lines_carry_extras_and_are_scrubbed() -> None:

@@ -11,6 +11,7 @@ import asyncio
 import json
 import random
 import re
+import time
 from dataclasses import dataclass, replace
 from email.utils import parsedate_to_datetime
 from functools import lru_cache
@@ -282,12 +283,13 @@ class SigningService:
 
     async def _send(self, prepared: Prepared, request: UpstreamRequest) -> ExchangeResponse:
         before = local_ms()
+        started = time.perf_counter()  # the wait itself, finer than the clock's whole milliseconds
         response = await self.upstream.send(prepared.origin, request, prepared.adapter.spec.name,
                                             unknown_outcome=prepared.access in ("trade", "withdraw"))
+        waited_s = time.perf_counter() - started
         metrics.UPSTREAM_RESPONSES.labels(prepared.adapter.id, f"{response.status // 100}xx").inc()
-        waited = local_ms() - before
-        metrics.UPSTREAM_LATENCY.labels(prepared.adapter.id).observe(waited / 1000)
-        upstream_ms.set(upstream_ms.get() + waited)
+        metrics.UPSTREAM_LATENCY.labels(prepared.adapter.id).observe(waited_s)
+        upstream_ms.set(upstream_ms.get() + waited_s * 1000)
         if prepared.adapter.time_path_for(prepared.request.path) is None:
             # No time endpoint (Crypto.com): the Date header is the exchange's clock we can see.
             date = next((v for k, v in response.headers if k.lower() == "date"), None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -72,6 +73,15 @@ class TestBinanceProxy:
         assert "placeholder" not in sent.url.query.decode()
         assert binance_signature_ok(sent)
         assert "x-signvault-token" not in sent.headers
+
+    def test_the_access_line_says_how_long_the_exchange_took_below_a_millisecond(
+            self, api: TestClient, exchange: Any, bot: dict[str, Any], caplog: pytest.LogCaptureFixture) -> None:
+        server_time_now(exchange)
+        exchange.get(f"{BINANCE}/api/v3/account").respond(json={"balances": []})
+        with caplog.at_level(logging.INFO, logger="signvault.access"):
+            assert api.get("/proxy/binance/api/v3/account", headers=bot["headers"]).status_code == 200
+        line = next(r for r in caplog.records if r.name == "signvault.access" and r.status == 200)
+        assert 0 < line.upstream_ms < line.latency_ms  # respx answers in microseconds: not rounded to 0
 
     def test_order_in_a_form_body_is_signed_in_the_body(
         self, api: TestClient, exchange: Any, bot: dict[str, Any]

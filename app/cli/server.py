@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from app.cli.base import add_command
-from app.cli.errors import FAILED, CliError
+from app.cli.errors import FAILED, BadInput, CliError
 from app.cli.runtime import database_label, database_problem, load_settings, open_runtime
 
 
@@ -17,6 +17,12 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     settings = load_settings()
+    if args.workers < 1:
+        raise BadInput("--workers must be at least 1")
+    if args.workers > 1 and not settings.redis_url:
+        # Each worker would spend every rate limit in full and keep its own Kraken nonce sequence.
+        raise CliError("--workers above 1 needs SIGNVAULT_REDIS_URL: worker processes share rate limits, "
+                       "cooldowns and Kraken nonces through it, like replicas")
     uvicorn.run(
         "app.main:create_app",
         factory=True,

@@ -107,3 +107,10 @@ def test_bad_configuration_is_one_line(sqlite_cli: Cli, monkeypatch: pytest.Monk
     monkeypatch.setenv(name, value)
     result = sqlite_cli("admin-token", "list")
     assert result.code == 1 and message in result.err and result.err.count("\n") == 1
+
+
+def test_several_workers_need_the_shared_store(sqlite_cli: Cli) -> None:
+    """Without Redis each worker process would spend every rate limit in full and repeat Kraken nonces."""
+    result = sqlite_cli("serve", "--workers", "2")
+    assert result.code == 1 and "SIGNVAULT_REDIS_URL" in result.err and result.err.count("\n") == 1
+    assert sqlite_cli("serve", "--workers", "0").code == 2

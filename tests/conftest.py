@@ -20,9 +20,14 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from sqlalchemy import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
 
 from app.main import create_app
 from app.settings import Settings
+from tests.servers import ThreadedServer
 
 T = TypeVar("T")
 
@@ -216,3 +221,14 @@ def assert_problem(response: Any, status: int, slug: str | None = None) -> dict[
     if slug is not None:
         assert body["type"] == f"urn:signvault:problem:{slug}"
     return body
+
+
+@pytest.fixture(scope="module")
+def ip_echo() -> Iterator[str]:
+    """Answers with the caller's address, like the public IP-echo services (which tests must not call)."""
+
+    async def echo(request: Request) -> PlainTextResponse:
+        return PlainTextResponse(request.client.host if request.client else "")
+
+    with ThreadedServer(Starlette(routes=[Route("/", echo)]), name="ip-echo") as server:
+        yield server.url + "/"

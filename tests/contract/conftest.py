@@ -16,10 +16,6 @@ from typing import Any
 
 import httpx
 import pytest
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import PlainTextResponse
-from starlette.routing import Route
 
 from app.main import create_app
 from tests.conftest import ADMIN, make_settings
@@ -33,17 +29,6 @@ OKX_PASSPHRASE = "contract-Passphrase1"
 def contract_sim() -> Iterator[SimulatorServer]:
     with SimulatorServer() as server:
         yield server
-
-
-@pytest.fixture(scope="module")
-def ip_echo() -> Iterator[str]:
-    """Answers with the caller's address, like the public IP-echo services (which tests must not call)."""
-
-    async def echo(request: Request) -> PlainTextResponse:
-        return PlainTextResponse(request.client.host if request.client else "")
-
-    with ThreadedServer(Starlette(routes=[Route("/", echo)]), name="ip-echo") as server:
-        yield server.url + "/"
 
 
 @contextmanager

@@ -2,36 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import PlainTextResponse
-from starlette.routing import Route
 
 from app.main import create_app
 from tests.conftest import ADMIN, assert_problem, make_settings
 from tests.e2e.conftest import CASES, call, enrol
 from tests.forward_proxy import ForwardProxy
-from tests.servers import ThreadedServer
 from tests.simulator import EXCHANGE_IDS, SimulatorServer
 
 OKX = CASES["okx"]
-
-
-@pytest.fixture(scope="module")
-def ip_echo() -> Iterator[str]:
-    """Answers with the caller's address, like the public IP-echo services."""
-
-    async def echo(request: Request) -> PlainTextResponse:
-        return PlainTextResponse(request.client.host if request.client else "")
-
-    with ThreadedServer(Starlette(routes=[Route("/", echo)]), name="ip-echo") as server:
-        yield server.url + "/"
 
 
 def gateway(sim: SimulatorServer, tmp_path: Path, **settings: object) -> TestClient:

@@ -108,22 +108,22 @@ def _migrated(cli: Cli) -> Cli:
 def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path,
         database_url: str) -> Cli:
     """The CLI's configuration, as an operator would set it, on SQLite and on PostgreSQL."""
-    clean_signvault_env(monkeypatch)
-    monkeypatch.setenv("SIGNVAULT_DATABASE_URL", database_url)
-    monkeypatch.setenv("SIGNVAULT_MASTER_KEY", MASTER_KEY_A)
-    monkeypatch.setenv("SIGNVAULT_DATA_DIR", str(tmp_path))
-    return _migrated(Cli(monkeypatch, capsys, tmp_path, database_url))
+    return _configured(monkeypatch, capsys, tmp_path, database_url)
 
 
 @pytest.fixture
 def sqlite_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> Cli:
     """The same on SQLite only, for what the storage backend does not change."""
-    url = f"sqlite+aiosqlite:///{tmp_path / 'signvault.db'}"
+    return _configured(monkeypatch, capsys, tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'signvault.db'}")
+
+
+def _configured(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                 database_url: str) -> Cli:
     clean_signvault_env(monkeypatch)
-    monkeypatch.setenv("SIGNVAULT_DATABASE_URL", url)
+    monkeypatch.setenv("SIGNVAULT_DATABASE_URL", database_url)
     monkeypatch.setenv("SIGNVAULT_MASTER_KEY", MASTER_KEY_A)
     monkeypatch.setenv("SIGNVAULT_DATA_DIR", str(tmp_path))
-    return _migrated(Cli(monkeypatch, capsys, tmp_path, url))
+    return _migrated(Cli(monkeypatch, capsys, tmp_path, database_url))
 
 
 @pytest.fixture

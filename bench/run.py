@@ -113,6 +113,18 @@ def signvault_env(workdir: Path, exchange_port: int, port: int, log_level: str =
     }
 
 
+def start_signvault(stack: ExitStack, workdir: Path, exchange_port: int,
+                    log_level: str) -> tuple[subprocess.Popen[bytes], str]:
+    """One signvault worker on `workdir`, ready; stopped when `stack` closes. Returns it and its base URL."""
+    port = free_port()
+    signvault = stack.enter_context(process([SIGNVAULT, "serve", "--port", str(port)],
+                                            {**signvault_env(workdir, exchange_port, port, log_level),
+                                             "PYTHONPATH": str(ROOT)}))
+    base = f"http://127.0.0.1:{port}"
+    wait_ready(base + "/healthz")
+    return signvault, base
+
+
 def enrol(base: str) -> str:
     """One OKX credential with a limit high enough to measure speed, not pacing; returns a client token."""
     admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -234,14 +246,8 @@ def main(argv: list[str] | None = None) -> int:
                                          "-p", str(workdir)]))
             plain = f"http://127.0.0.1:{nginx_port}"
             wait_ready(plain + "/api/v5/public/time")
-        port = free_port()
-        signvault = stack.enter_context(process([SIGNVAULT, "serve", "--port", str(port)],
-                                                {**signvault_env(workdir, exchange_port, port, args.log_level),
-                                                 "PYTHONPATH": str(ROOT)}))
-        base = f"http://127.0.0.1:{port}"
-        wait_ready(base + "/healthz")
-        token = enrol(base)
-        bot = {"X-Signvault-Token": token}
+        signvault, base = start_signvault(stack, workdir, exchange_port, args.log_level)
+        bot = {"X-Signvault-Token": enrol(base)}
         rows: list[Result] = []
         direct: dict[tuple[str, int], Result] = {}
         targets = [("direct", f"http://127.0.0.1:{exchange_port}", {}),
@@ -286,12 +292,7 @@ def main(argv: list[str] | None = None) -> int:
             seed_credentials(workdir, count)
             cmd, env, exchange_port = fake_exchange(args.latency_ms)
             stack.enter_context(process(cmd, env))
-            port = free_port()
-            signvault = stack.enter_context(process([SIGNVAULT, "serve", "--port", str(port)],
-                                                    {**signvault_env(workdir, exchange_port, port, args.log_level),
-                                                     "PYTHONPATH": str(ROOT)}))
-            base = f"http://127.0.0.1:{port}"
-            wait_ready(base + "/healthz")
+            signvault, base = start_signvault(stack, workdir, exchange_port, args.log_level)
             bot = {"X-Signvault-Token": enrol(base)}
             result = wrk(f"{base}/proxy/okx/api/v5/account/balance", 64, seconds, headers=bot)
             scaling.append(f"| {count:,} | {result.rps:,.0f} | {result.p50:.3f} | {result.p99:.3f} | "

@@ -159,8 +159,7 @@ class _Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         if self.waiter is None or self.waiter.done():
-            self.reusable = False  # bytes nobody asked for: this connection cannot be trusted again
-            self.close()
+            self.close()  # bytes nobody asked for: this connection cannot be trusted again
             return
         try:
             self.parser.feed_data(data)
@@ -215,7 +214,6 @@ class _Connection(asyncio.Protocol):
             self.reusable = False
 
     def _fail(self, error: HttpError) -> None:
-        self.reusable = False
         if self.waiter is not None and not self.waiter.done():
             self.waiter.set_exception(error)
         self.close()

@@ -84,7 +84,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.sessionmaker = create_sessionmaker(engine)
     app.state.readonly_sessionmaker = create_readonly_sessionmaker(engine)
     app.state.idempotency = IdempotencyStore(app.state.sessionmaker)
-    app.state.audit_writer = AuditWriter(app.state.sessionmaker)
+    app.state.audit_writer = AuditWriter(engine, app.state.sessionmaker)
     signing: Signing | None = None
     tasks: list[asyncio.Task[None]] = []
     try:

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.models import AuditEvent
-from app.audit.writer import SLICE
+from app.audit.sqlite_batches import SLICE
 from tests.conftest import ADMIN, run_db
 
 START = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
@@ -49,8 +49,8 @@ def test_a_batch_of_several_slices_lands_whole_and_reads_back_exactly(api: TestC
 
 
 def test_odd_batch_sizes_use_power_of_two_statements() -> None:
-    from app.audit.writer import _power_of_two_sizes
+    from app.audit.sqlite_batches import power_of_two_sizes
 
     for count in (1, 2, 3, 13, 255, 511, 512):
-        sizes = _power_of_two_sizes(count)
+        sizes = power_of_two_sizes(count)
         assert sum(sizes) == count and all(size & (size - 1) == 0 for size in sizes)

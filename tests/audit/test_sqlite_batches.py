@@ -1,0 +1,59 @@
+"""The SQLite audit path on its own thread: a batch that fails is counted and rolled back, the next lands."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+from pathlib import Path
+
+import pytest
+from sqlalchemy import make_url
+
+from app import metrics
+from app.audit.sqlite_batches import sqlite_file
+from app.audit.writer import AuditWriter
+from app.db import create_engine, create_sessionmaker
+from app.migrate import upgrade_to_head
+from tests.audit.test_writer import _row
+
+
+def _dropped() -> float:
+    return metrics.AUDIT_DROPPED._value.get()
+
+
+def test_a_failed_batch_is_counted_and_the_writer_recovers(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    database = tmp_path / "signvault.db"
+
+    async def scenario() -> None:
+        engine = create_engine(f"sqlite+aiosqlite:///{database}")
+        writer = AuditWriter(engine, create_sessionmaker(engine))
+        before = _dropped()
+        for i in range(3):  # no schema yet: the INSERT fails inside the transaction
+            writer.submit(_row(i))
+        with caplog.at_level(logging.ERROR, logger="signvault.audit"):
+            await writer.flush()
+        assert _dropped() - before == 3
+        assert "3 audit rows not written: OperationalError" in caplog.text
+        await upgrade_to_head(engine)  # the same thread and connection write the next batch
+        for i in range(3, 8):
+            writer.submit(_row(i))
+        await writer.close()
+        await engine.dispose()
+
+    asyncio.run(scenario())
+    with sqlite3.connect(database) as connection:
+        stored = [row[0] for row in connection.execute("SELECT request_id FROM audit_events ORDER BY id")]
+    assert stored == [f"req-{i:06d}" for i in range(3, 8)]
+
+
+@pytest.mark.parametrize(("url", "path"), [
+    ("sqlite+aiosqlite:///data/signvault.db", "data/signvault.db"),
+    ("sqlite+aiosqlite:////var/lib/signvault.db", "/var/lib/signvault.db"),
+    ("sqlite+aiosqlite://", None),
+    ("sqlite+aiosqlite:///:memory:", None),
+    ("sqlite+aiosqlite:///file:audit?mode=memory&uri=true", None),
+    ("postgresql+asyncpg://signvault@db/signvault", None),
+])
+def test_only_a_sqlite_file_gets_its_own_writer_thread(url: str, path: str | None) -> None:
+    assert sqlite_file(make_url(url)) == path

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 import json
 from typing import Any
@@ -13,12 +12,13 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 
+# hmac.digest: OpenSSL's one-shot HMAC, without building an HMAC object per signature.
 def hmac_sha256(key: bytes, message: bytes) -> bytes:
-    return hmac.new(key, message, hashlib.sha256).digest()
+    return hmac.digest(key, message, "sha256")
 
 
 def hmac_sha512(key: bytes, message: bytes) -> bytes:
-    return hmac.new(key, message, hashlib.sha512).digest()
+    return hmac.digest(key, message, "sha512")
 
 
 def b64(raw: bytes) -> str:

@@ -12,9 +12,10 @@ import json
 import random
 import re
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from functools import lru_cache
+from typing import Any
 
 import httpx
 
@@ -160,7 +161,7 @@ class SigningService:
     def _aim(self, adapter: Exchange, request: UpstreamRequest, environment: str) -> tuple[UpstreamRequest, str]:
         """The request bound to its environment and the origin it goes to (Coinbase signs the host)."""
         origin = self.origin(adapter, environment, request.path)
-        return replace(request, environment=environment, host=host_of(origin)), origin
+        return request.changed(environment=environment, host=host_of(origin)), origin
 
     async def prepare(self, client: Client, adapter: Exchange, request: UpstreamRequest,
                       credential_ref: str | None, *, always_sign: bool = False) -> Prepared:
@@ -287,8 +288,9 @@ class SigningService:
         response = await self.upstream.send(prepared.origin, request, prepared.adapter.spec.name,
                                             unknown_outcome=prepared.access in ("trade", "withdraw"))
         waited_s = time.perf_counter() - started
-        metrics.UPSTREAM_RESPONSES.labels(prepared.adapter.id, f"{response.status // 100}xx").inc()
-        metrics.UPSTREAM_LATENCY.labels(prepared.adapter.id).observe(waited_s)
+        answered, latency = _upstream_series(prepared.adapter.id, response.status // 100)
+        answered.inc()
+        latency.observe(waited_s)
         upstream_ms.set(upstream_ms.get() + waited_s * 1000)
         if prepared.adapter.time_path_for(prepared.request.path) is None:
             # No time endpoint (Crypto.com): the Date header is the exchange's clock we can see.
@@ -320,6 +322,13 @@ class SigningService:
             return (server, before, after) if server is not None else None
 
         await self.clock.sync(key, probe, force=force)
+
+
+@lru_cache(maxsize=1024)
+def _upstream_series(exchange_id: str, status_class: int) -> tuple[Any, Any]:
+    """The upstream answer counter and latency histogram for these labels, looked up once."""
+    return (metrics.UPSTREAM_RESPONSES.labels(exchange_id, f"{status_class}xx"),
+            metrics.UPSTREAM_LATENCY.labels(exchange_id))
 
 
 def _date_ms(value: str | None) -> int | None:

@@ -231,6 +231,32 @@ def test_a_late_answer_times_out_and_its_connection_is_dropped() -> None:
     run(test)
 
 
+def test_a_request_queued_for_a_connection_still_ends_at_its_own_deadline() -> None:
+    async def test() -> None:
+        def make(server: Server) -> Handler:
+            async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+                await read_head(reader, server)
+                await reader.read()  # never answers
+            return answer
+
+        server = await serve(make)
+        client = Http1Client(0.2, max_connections=1)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        first = asyncio.create_task(client.request("GET", server.origin, "/holds-the-only-slot", {}))
+        await asyncio.sleep(0.1)
+        with pytest.raises(TimeoutError):  # its slot frees at 0.2 s; its own deadline is 0.3 s, not later
+            await client.request("GET", server.origin, "/queued", {})
+        assert loop.time() - started == pytest.approx(0.3, abs=0.08)
+        with pytest.raises(TimeoutError):
+            await first
+        with pytest.raises(TimeoutError):  # every slot came back
+            await client.request("GET", server.origin, "/after", {})
+        assert [head.split(b" ")[1] for head in server.heads] == [b"/holds-the-only-slot", b"/queued", b"/after"]
+        await client.aclose()
+    run(test)
+
+
 def test_an_answer_cut_short_is_a_lost_connection() -> None:
     async def test() -> None:
         server = await serve(answering(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort", then_close=True))

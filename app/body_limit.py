@@ -9,6 +9,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.errors import PROBLEM_JSON, TYPE_PREFIX
 
+_LENGTH_FRAMED = frozenset({"1.0", "1.1"})
+
 
 def _problem(limit: int) -> bytes:
     return json.dumps({"type": TYPE_PREFIX + "body-too-large", "title": "The request body is too large",
@@ -24,9 +26,16 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope["headers"]).get(b"content-length", b"")
+        headers = dict(scope["headers"])
+        declared = headers.get(b"content-length", b"")
         if declared.isdigit() and int(declared) > self.max_bytes:
             await self._refuse(send)
+            return
+        if scope.get("http_version") in _LENGTH_FRAMED and b"transfer-encoding" not in headers:
+            # HTTP/1.x without Transfer-Encoding: the body is Content-Length bytes, checked above, or
+            # none at all (RFC 9112 §6.3), and the server reads no further. Only a chunked body,
+            # or one over HTTP/2, needs counting as it streams.
+            await self.app(scope, receive, send)
             return
         seen = 0
         too_large = False

@@ -72,24 +72,25 @@ class Limiter:
 
     async def _acquire(self, budgets: Sequence[Budget], cooldowns: Sequence[str], *,
                        trading: bool) -> tuple[float, str | None]:
+        if self.shared is None:  # one replica: its own windows, which check its cooldowns first
+            return await self.local.acquire(budgets, cooldowns)
         # A cooldown opened on this replica holds even if Redis forgot it or is away.
         for key in cooldowns:
             left = await self.local.cooldown_left(key)
             if left > 0:
                 return left, key
-        if self.shared is not None and time.monotonic() >= self._redis_down_until:
+        if time.monotonic() >= self._redis_down_until:
             try:
                 return await self.shared.acquire(budgets, cooldowns)
             except (RedisError, OSError) as exc:
                 self._redis_down_until = time.monotonic() + BREAKER_S
                 metrics.LIMIT_STORE_ERRORS.inc()
                 log.warning("rate-limit store unreachable (%s)", type(exc).__name__)
-        if self.shared is not None:
-            if trading and self.on_redis_error == "closed":
-                raise LimitsUnavailable("trading is refused until the shared rate-limit store is back",
-                                        headers={"Retry-After": "1"})
-            # Each replica takes its share, so together they still stay under the limit.
-            budgets = [Budget(b.key, max(1, b.limit // self.replicas), b.window_s, b.cost) for b in budgets]
+        if trading and self.on_redis_error == "closed":
+            raise LimitsUnavailable("trading is refused until the shared rate-limit store is back",
+                                    headers={"Retry-After": "1"})
+        # Each replica takes its share, so together they still stay under the limit.
+        budgets = [Budget(b.key, max(1, b.limit // self.replicas), b.window_s, b.cost) for b in budgets]
         return await self.local.acquire(budgets, cooldowns)
 
     async def cool_down(self, key: str, seconds: float) -> None:

@@ -165,6 +165,12 @@ def wrk(url: str, concurrency: int, seconds: float, method: str = "GET", body: s
                   int(errors.group(1)) if errors else 0)
 
 
+def cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) the process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_mb(pid: int) -> float:
     status = Path(f"/proc/{pid}/status").read_text()
     return int(re.search(r"VmRSS:\s+(\d+)", status).group(1)) / 1024  # type: ignore[union-attr]
@@ -268,14 +274,20 @@ def main(argv: list[str] | None = None) -> int:
         paced: list[Result] = []
         paced_direct: dict[tuple[str, int], Result] = {}
         for name, url, headers in targets:
+            used = cpu_s(signvault.pid)
             result = wrk(url + "/api/v5/account/balance", 64, seconds, headers=headers, paced_rps=args.paced_rps)
+            used = cpu_s(signvault.pid) - used
             result.target = name
             paced.append(result)
             if name == "direct":
                 paced_direct[("GET", 64)] = result
+        per_request = used / max(1.0, result.rps * seconds)  # the last target is signvault
         report.append(f"## At a fixed load\n\n64 connections offering {args.paced_rps:,.0f} GET/s in all (each "
                       "waits a random pause, then sends): the added latency of one request when signvault is "
-                      "busy but not saturated.\n\n" + table(paced, paced_direct))
+                      "busy but not saturated.\n\n" + table(paced, paced_direct) + "\n\n"
+                      f"signvault's CPU per request at this load: **{per_request * 1e6:,.0f} µs**, so one worker "
+                      f"was busy {per_request * result.rps:.0%} of the time; requests arriving at random queue "
+                      "behind each other in proportion.")
         sign = wrk(f"{base}/sign", 64, seconds, "POST", json.dumps(
             {"credential": "bench", "method": "GET", "path": "/api/v5/account/balance"}),
             {**bot, "Content-Type": "application/json"})

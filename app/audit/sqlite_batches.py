@@ -97,10 +97,14 @@ def power_of_two_sizes(count: int) -> list[int]:
 @functools.cache
 def _statement(dialect: Dialect) -> tuple[str, str, list[tuple[str, Any]]]:
     """SQLAlchemy's own one-row INSERT, cut into `INSERT ... VALUES ` and `(?, ...)` to repeat per
-    row, with each placeholder's column and bind conversion (UTC datetimes as text, and so on)."""
+    row, with each placeholder's column and bind conversion (UTC datetimes as text, and so on).
+
+    dialect_impl: the conversion SQLAlchemy itself applies. The type's own bind_processor left UTC
+    datetimes to sqlite3's default adapter, which stored them with a "+00:00" the ORM's rows lack."""
     compiled = insert(_TABLE).compile(dialect=dialect, column_keys=[column.name for column in _COLUMNS])
     head, keyword, values = str(compiled).partition(" VALUES ")
-    convert = {column.name: column.type.bind_processor(dialect) or _same for column in _COLUMNS}
+    convert = {column.name: column.type.dialect_impl(dialect).bind_processor(dialect) or _same
+               for column in _COLUMNS}
     return head + keyword, values, [(name, convert[name]) for name in compiled.positiontup or ()]
 
 

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import make_url
 
 from app import metrics
+from app.audit.models import AuditEvent
 from app.audit.sqlite_batches import sqlite_file
 from app.audit.writer import AuditWriter
 from app.db import create_engine, create_sessionmaker
@@ -57,3 +58,24 @@ def test_a_failed_batch_is_counted_and_the_writer_recovers(tmp_path: Path, caplo
 ])
 def test_only_a_sqlite_file_gets_its_own_writer_thread(url: str, path: str | None) -> None:
     assert sqlite_file(make_url(url)) == path
+
+
+def test_batched_rows_store_times_as_the_orm_does(tmp_path: Path) -> None:
+    """Same text, so SQL comparisons on occurred_at (the audit API's since/until) treat both alike."""
+    database = tmp_path / "signvault.db"
+
+    async def scenario() -> None:
+        engine = create_engine(f"sqlite+aiosqlite:///{database}")
+        await upgrade_to_head(engine)
+        sessionmaker = create_sessionmaker(engine)
+        writer = AuditWriter(engine, sessionmaker)
+        writer.submit(_row(0))
+        await writer.close()
+        async with sessionmaker() as session, session.begin():
+            session.add(AuditEvent(**{**_row(0), "request_id": "through-the-orm"}))
+        await engine.dispose()
+
+    asyncio.run(scenario())
+    with sqlite3.connect(database) as connection:
+        stored = dict(connection.execute("SELECT request_id, occurred_at FROM audit_events"))
+    assert stored["req-000000"] == stored["through-the-orm"] == "2026-01-02 03:04:05.678000"

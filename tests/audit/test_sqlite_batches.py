@@ -61,7 +61,7 @@ def test_only_a_sqlite_file_gets_its_own_writer_thread(url: str, path: str | Non
 
 
 def test_batched_rows_store_times_as_the_orm_does(tmp_path: Path) -> None:
-    """Same text, so SQL comparisons on occurred_at (the audit API's since/until) treat both alike."""
+    """Same text, so SQL comparisons on occurred_at treat rows from either path alike."""
     database = tmp_path / "signvault.db"
 
     async def scenario() -> None:

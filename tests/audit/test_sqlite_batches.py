@@ -79,3 +79,25 @@ def test_batched_rows_store_times_as_the_orm_does(tmp_path: Path) -> None:
     with sqlite3.connect(database) as connection:
         stored = dict(connection.execute("SELECT request_id, occurred_at FROM audit_events"))
     assert stored["req-000000"] == stored["through-the-orm"] == "2026-01-02 03:04:05.678000"
+
+
+def test_a_full_queue_drops_and_counts_rather_than_grow(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    database = tmp_path / "signvault.db"
+
+    async def scenario() -> None:
+        engine = create_engine(f"sqlite+aiosqlite:///{database}")
+        await upgrade_to_head(engine)
+        writer = AuditWriter(engine, create_sessionmaker(engine), max_queue=2)
+        before = _dropped()
+        with caplog.at_level(logging.ERROR, logger="signvault.audit"):
+            for i in range(3):
+                writer.submit(_row(i))
+        assert _dropped() - before == 1
+        assert "audit queue full: a row was dropped (request req-000002)" in caplog.text
+        await writer.close()
+        await engine.dispose()
+
+    asyncio.run(scenario())
+    with sqlite3.connect(database) as connection:
+        stored = [row[0] for row in connection.execute("SELECT request_id FROM audit_events ORDER BY id")]
+    assert stored == ["req-000000", "req-000001"]

@@ -273,20 +273,22 @@ def main(argv: list[str] | None = None) -> int:
                       "latency is mostly queueing.\n\n" + table(rows, direct))
         paced: list[Result] = []
         paced_direct: dict[tuple[str, int], Result] = {}
+        per_request = busy = 0.0
         for name, url, headers in targets:
-            used = cpu_s(signvault.pid)
+            before = cpu_s(signvault.pid)
             result = wrk(url + "/api/v5/account/balance", 64, seconds, headers=headers, paced_rps=args.paced_rps)
-            used = cpu_s(signvault.pid) - used
             result.target = name
             paced.append(result)
             if name == "direct":
                 paced_direct[("GET", 64)] = result
-        per_request = used / max(1.0, result.rps * seconds)  # the last target is signvault
+            if name == "signvault":
+                per_request = (cpu_s(signvault.pid) - before) / max(1.0, result.rps * seconds)
+                busy = per_request * result.rps
         report.append(f"## At a fixed load\n\n64 connections offering {args.paced_rps:,.0f} GET/s in all (each "
                       "waits a random pause, then sends): the added latency of one request when signvault is "
                       "busy but not saturated.\n\n" + table(paced, paced_direct) + "\n\n"
                       f"signvault's CPU per request at this load: **{per_request * 1e6:,.0f} µs**, so one worker "
-                      f"was busy {per_request * result.rps:.0%} of the time; requests arriving at random queue "
+                      f"was busy {busy:.0%} of the time; requests arriving at random queue "
                       "behind each other in proportion.")
         sign = wrk(f"{base}/sign", 64, seconds, "POST", json.dumps(
             {"credential": "bench", "method": "GET", "path": "/api/v5/account/balance"}),

@@ -334,10 +334,10 @@ class Http1Client:
         idle = self._idle.get(route.key)
         if not idle:
             return None
-        deadline = asyncio.get_running_loop().time() - self.idle_s
+        stale_before = asyncio.get_running_loop().time() - self.idle_s
         while idle:
             connection = idle.pop()  # the most recently used: the least likely to be closed under us
-            if not connection.closed and connection.idle_since > deadline:
+            if not connection.closed and connection.idle_since > stale_before:
                 return connection
             connection.close()
         return None

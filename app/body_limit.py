@@ -29,7 +29,7 @@ class BodyLimit:
         headers = dict(scope["headers"])
         declared = headers.get(b"content-length", b"")
         if declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(send)
+            await refuse_too_large(send, self.max_bytes)
             return
         if scope.get("http_version") in _LENGTH_FRAMED and b"transfer-encoding" not in headers:
             # HTTP/1.x without Transfer-Encoding: the body is Content-Length bytes, checked above, or
@@ -60,16 +60,16 @@ class BodyLimit:
             if too_large:
                 if not refused:
                     refused = True
-                    await self._refuse(send)
+                    await refuse_too_large(send, self.max_bytes)
                 return
             await send(message)
 
         await self.app(scope, counting_receive, guarded_send)
 
-    async def _refuse(self, send: Send) -> None:
-        body = _problem(self.max_bytes)
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", PROBLEM_JSON.encode()),
-                                (b"content-length", str(len(body)).encode())]})
-        await send({"type": "http.response.body", "body": body})
+
+async def refuse_too_large(send: Send, limit: int) -> None:
+    body = _problem(limit)
+    await send({"type": "http.response.start", "status": 413,
+                "headers": [(b"content-type", PROBLEM_JSON.encode()), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
 

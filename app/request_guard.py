@@ -26,16 +26,19 @@ class RequestGuard:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and _has_control(scope):
-            await send({"type": "http.response.start", "status": 400,
-                        "headers": [(b"content-type", PROBLEM_JSON.encode()),
-                                    (b"content-length", str(len(_BODY)).encode())]})
-            await send({"type": "http.response.body", "body": _BODY})
+        if scope["type"] == "http" and has_control(scope):
+            await refuse_control(send)
             return
         await self.app(scope, receive, send)
 
 
-def _has_control(scope: Scope) -> bool:
+async def refuse_control(send: Send) -> None:
+    await send({"type": "http.response.start", "status": 400,
+                "headers": [(b"content-type", PROBLEM_JSON.encode()), (b"content-length", str(len(_BODY)).encode())]})
+    await send({"type": "http.response.body", "body": _BODY})
+
+
+def has_control(scope: Scope) -> bool:
     path: str = scope["path"]
     raw_path: bytes = scope.get("raw_path") or b""
     query: bytes = scope.get("query_string") or b""

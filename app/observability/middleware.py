@@ -1,4 +1,4 @@
-"""One pure-ASGI pass around every request: id, timing, then audit row, metrics and one access line."""
+"""One pass around every request: id, timing, then audit row, metrics and one access line."""
 
 from __future__ import annotations
 
@@ -39,40 +39,56 @@ class RequestObserver:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = _incoming_request_id(scope) or f"{_ID_PREFIX}{next(_ID_COUNTER):020x}"  # 32 hex
-        scope.setdefault("state", {})["request_id"] = request_id
-        started = time.perf_counter()
-        token = upstream_ms.set(0.0)
+        seen = Observation(scope)
         status = 500
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [*message.get("headers", []), (REQUEST_ID_HEADER, request_id.encode())]
+                message["headers"] = [*message.get("headers", []), (REQUEST_ID_HEADER, seen.request_id.encode())]
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            latency = time.perf_counter() - started
-            waited = upstream_ms.get()
-            upstream_ms.reset(token)
-            context = audit_of(scope)
-            count, timing = _series(getattr(scope.get("route"), "path", "unmatched"), scope["method"], status // 100)
-            count.inc()
-            timing.observe(latency)
-            if access_log.isEnabledFor(logging.INFO):  # the line's fields cost something to gather
-                access_log.info("request", extra={
-                    "request_id": request_id, "method": scope["method"], "path": scope["path"][:256],
-                    "status": status, "latency_ms": round(latency * 1000, 3),
-                    "upstream_ms": round(waited, 3) if waited else None,
-                    "actor": context.actor if context else None,
-                    "credential": context.credential_label if context else None,
-                    "exchange": context.exchange if context else None,
-                })
-            if context is not None:
-                record(scope["app"], scope, context, request_id, status, latency * 1000)
+            seen.finish(status)
+
+
+class Observation:
+    """One request seen from start to finish: its id, then its audit row, metrics and access line.
+    RequestObserver wraps every FastAPI route in it; the signing gateway uses it directly."""
+
+    __slots__ = ("_started", "_token", "request_id", "scope")
+
+    def __init__(self, scope: Scope) -> None:
+        self.scope = scope
+        self.request_id = _incoming_request_id(scope) or f"{_ID_PREFIX}{next(_ID_COUNTER):020x}"  # 32 hex
+        scope.setdefault("state", {})["request_id"] = self.request_id
+        self._started = time.perf_counter()
+        self._token = upstream_ms.set(0.0)
+
+    def finish(self, status: int) -> None:
+        """Count, time, log and audit the request, answered with `status` (500 if it never answered)."""
+        scope = self.scope
+        latency = time.perf_counter() - self._started
+        waited = upstream_ms.get()
+        upstream_ms.reset(self._token)
+        context = audit_of(scope)
+        count, timing = _series(getattr(scope.get("route"), "path", "unmatched"), scope["method"], status // 100)
+        count.inc()
+        timing.observe(latency)
+        if access_log.isEnabledFor(logging.INFO):  # the line's fields cost something to gather
+            access_log.info("request", extra={
+                "request_id": self.request_id, "method": scope["method"], "path": scope["path"][:256],
+                "status": status, "latency_ms": round(latency * 1000, 3),
+                "upstream_ms": round(waited, 3) if waited else None,
+                "actor": context.actor if context else None,
+                "credential": context.credential_label if context else None,
+                "exchange": context.exchange if context else None,
+            })
+        if context is not None:
+            record(scope["app"], scope, context, self.request_id, status, latency * 1000)
 
 
 @lru_cache(maxsize=1024)

@@ -3,8 +3,9 @@ dependency injection and response validation, which cost more CPU per request th
 forwarding together (bench/).
 
 Only the framework is skipped: the request passes the same guards as every route (control
-characters, body cap, request id, metrics, access line, audit row), the same token check and the
-same signing pipeline. Everything else, these paths with other methods included, goes to FastAPI,
+characters, body cap, request id, metrics, access line, audit row), called here directly rather
+than as three ASGI layers of wrapped `receive` and `send`, the same token check and the same
+signing pipeline. Everything else, these paths with other methods included, goes to FastAPI,
 where the documented routes live.
 """
 
@@ -19,7 +20,7 @@ from pydantic import ValidationError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.audit.context import AuditContext, start_audit
-from app.body_limit import BodyLimit
+from app.body_limit import refuse_too_large
 from app.clients.auth import signing_client
 from app.clients.models import Client
 from app.errors import (
@@ -33,13 +34,13 @@ from app.errors import (
 )
 from app.exchanges.base import UpstreamRequest
 from app.idempotency.store import IdempotencyStore, StoredAnswer, check_key, fingerprint, problem_answer
-from app.observability.middleware import RequestObserver
+from app.observability.middleware import REQUEST_ID_HEADER, Observation
 from app.proxy import pacing
 from app.proxy.paths import exchange_path, exchange_query
 from app.proxy.schemas import SignedRequest, SignRequest
 from app.proxy.service import Prepared, SigningService, adapter_for, granted
 from app.proxy.upstream import ExchangeResponse, target_url
-from app.request_guard import RequestGuard
+from app.request_guard import has_control, refuse_control
 
 PROXY_ROUTE = "/proxy/{exchange}/{path:path}"
 SIGN_ROUTE = "/sign"
@@ -50,7 +51,7 @@ _PROXY_PATH = re.compile(r"^/proxy/([^/]+)/")  # as FastAPI matches PROXY_ROUTE:
 _NO_BODY_STATUSES = frozenset({204, 304})
 
 Answer = tuple[int, list[tuple[str, str]], bytes]
-Handler = Callable[[Scope, Receive], Awaitable[Answer]]
+Handler = Callable[[Scope, Receive, dict[str, str]], Awaitable[Answer]]
 _JSON = [("content-type", "application/json")]
 
 
@@ -65,8 +66,8 @@ class SigningGateway:
         self.app = app
         # FastAPI's documented routes: their paths label metrics, as when FastAPI routes a request.
         self.proxy_route, self.sign_route = proxy_route, sign_route
-        self.proxy = RequestGuard(BodyLimit(RequestObserver(_served(proxy_answer)), max_bytes=max_body_bytes))
-        self.sign = RequestGuard(BodyLimit(RequestObserver(_served(sign_answer)), max_bytes=max_body_bytes))
+        self.proxy = _served(proxy_answer, max_body_bytes)
+        self.sign = _served(sign_answer, max_body_bytes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -83,20 +84,35 @@ class SigningGateway:
         await self.app(scope, receive, send)
 
 
-def _served(handler: Handler) -> ASGIApp:
-    """`handler`'s answer sent; failures as problem+json, as FastAPI's own handlers answer them."""
+def _served(handler: Handler, max_body_bytes: int) -> ASGIApp:
+    """`handler`'s answer sent; failures as problem+json, as FastAPI's own handlers answer them.
+    Guarded and observed in the order main.py stacks the middlewares for every other route:
+    control characters, then the declared body size (both refused unobserved), then the observed
+    request. A body sent without a declared size is counted as it is read (_read_body)."""
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            status, headers, body = await handler(scope, receive)
-        except ProblemError as exc:
-            status, headers, body = _problem(exc.status, answered(exc), exc.headers)
-        except ClientGone:
+        if has_control(scope):
+            await refuse_control(send)
             return
-        except Exception as exc:  # a logged 500 problem, never the exception's text
-            log_unexpected(exc)
-            status, headers, body = _problem(500, ProblemError().to_problem(), None)
-        await respond(send, status, headers, body)
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        declared = headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > max_body_bytes:
+            await refuse_too_large(send, max_body_bytes)
+            return
+        seen, status = Observation(scope), 500  # 500 unless it answers: as RequestObserver counts
+        try:
+            try:
+                status, answer_headers, body = await handler(scope, receive, headers)
+            except ProblemError as exc:
+                status, answer_headers, body = _problem(exc.status, answered(exc), exc.headers)
+            except ClientGone:
+                return
+            except Exception as exc:  # a logged 500 problem, never the exception's text
+                log_unexpected(exc)
+                status, answer_headers, body = _problem(500, ProblemError().to_problem(), None)
+            await respond(send, status, answer_headers, body, seen.request_id)
+        finally:
+            seen.finish(status)
 
     return app
 
@@ -116,18 +132,17 @@ class _Call:
     audit: AuditContext
 
 
-async def _authenticated(scope: Scope, action: str) -> _Call:
+async def _authenticated(scope: Scope, headers: dict[str, str], action: str) -> _Call:
     state = scope["app"].state
-    headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
     client = await signing_client(state, headers.get("x-signvault-token"))
     audit = start_audit(scope, "client", client.name)
     audit.action = action
     return _Call(state, state.signing, headers, client, audit)
 
 
-async def proxy_answer(scope: Scope, receive: Receive) -> Answer:
+async def proxy_answer(scope: Scope, receive: Receive, headers: dict[str, str]) -> Answer:
     """Authenticate, strip and sign, then forward (once, with an Idempotency-Key)."""
-    call = await _authenticated(scope, "proxy")
+    call = await _authenticated(scope, headers, "proxy")
     state, service, headers, client, audit = call.state, call.service, call.headers, call.client, call.audit
     credential = headers.get("x-signvault-credential")
     if credential is not None and len(credential) > CREDENTIAL_MAX:
@@ -141,7 +156,7 @@ async def proxy_answer(scope: Scope, receive: Receive) -> Answer:
         # Everything after /proxy/{exchange}, its leading slash included, so "//host" shows as an empty segment.
         path=exchange_path("/" + raw.split("/", 3)[3] if raw.count("/") >= 3 else ""),
         query=exchange_query(scope.get("query_string", b"")),
-        body=await _read_body(receive, headers.get("content-length"), service.settings.max_body_bytes),
+        body=await _read_body(receive, service.settings.max_body_bytes),
         headers=headers,
     )
     prepared = await service.prepare(client, adapter, upstream, credential)
@@ -154,11 +169,11 @@ async def proxy_answer(scope: Scope, receive: Receive) -> Answer:
     return await _forward_once(state.idempotency, service, prepared, client, check_key(key), credential)
 
 
-async def sign_answer(scope: Scope, receive: Receive) -> Answer:
+async def sign_answer(scope: Scope, receive: Receive, headers: dict[str, str]) -> Answer:
     """What to send (URL, headers, body), signed; the caller sends it, so it spends the same budget."""
-    call = await _authenticated(scope, "sign")
+    call = await _authenticated(scope, headers, "sign")
     service, headers, client, audit = call.service, call.headers, call.client, call.audit
-    raw = await _read_body(receive, headers.get("content-length"), service.settings.max_body_bytes)
+    raw = await _read_body(receive, service.settings.max_body_bytes)
     body = _sign_request(raw, headers.get("content-type"))
     named = granted(client, body.credential)
     adapter = adapter_for(named.exchange)
@@ -211,9 +226,8 @@ async def _forward_once(store: IdempotencyStore, service: SigningService, prepar
     return answer.status, answer.headers, answer.body
 
 
-async def _read_body(receive: Receive, declared: str | None, limit: int) -> bytes:
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise BodyTooLarge(f"at most {limit} bytes")
+async def _read_body(receive: Receive, limit: int) -> bytes:
+    """The whole body, refused once it passes `limit`: a declared size over it was refused before."""
     chunks, size = [], 0
     while True:
         message = await receive()
@@ -232,10 +246,11 @@ def _problem(status: int, problem: Any, headers: dict[str, str] | None) -> Answe
     return status, [("content-type", PROBLEM_JSON), *(headers or {}).items()], problem_bytes(problem)
 
 
-async def respond(send: Send, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+async def respond(send: Send, status: int, headers: list[tuple[str, str]], body: bytes, request_id: str) -> None:
     raw = [(name.lower().encode("latin-1"), _header_value(value)) for name, value in headers]
     if status >= 200 and status not in _NO_BODY_STATUSES:
         raw.append((b"content-length", str(len(body)).encode()))
+    raw.append((REQUEST_ID_HEADER, request_id.encode()))
     await send({"type": "http.response.start", "status": status, "headers": raw})
     await send({"type": "http.response.body", "body": body})
 

@@ -9,10 +9,14 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import random
 import time
 from typing import Any
 
 LATENCY_S = float(os.environ.get("BENCH_LATENCY_MS", "0")) / 1000
+# Each answer takes LATENCY_S ± up to JITTER_S, spread evenly: a real exchange's round trips vary,
+# and identical ones would return every in-flight answer at the same instant.
+JITTER_S = float(os.environ.get("BENCH_JITTER_MS", "0")) / 1000
 BODY = b'{"code":"0","msg":"","data":[{"ok":true}]}'
 HEADERS = [(b"content-type", b"application/json"), (b"content-length", str(len(BODY)).encode())]
 
@@ -24,8 +28,8 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     while more:  # drain the request body
         message = await receive()
         more = message.get("more_body", False)
-    if LATENCY_S:
-        await asyncio.sleep(LATENCY_S)
+    if LATENCY_S or JITTER_S:
+        await asyncio.sleep(max(0.0, LATENCY_S + random.uniform(-JITTER_S, JITTER_S)))
     body = BODY
     if scope["path"].endswith("/public/time"):
         body = json.dumps({"code": "0", "data": [{"ts": str(int(time.time() * 1000))}]}).encode()

@@ -2,7 +2,8 @@
 
 Starts a fake exchange (optionally with a fixed latency), nginx as a plain reverse proxy with no
 signing (when installed), and signvault (one worker, SQLite); drives each with wrk at several
-concurrency levels for private GET and POST requests; measures /sign, resident memory, and the
+concurrency levels for private GET and POST requests, then at fixed offered loads, then with 64
+clients against an exchange that answers in 20 ± 10 ms; measures /sign, resident memory, and the
 cost with 10, 10,000 and 100,000 stored credentials. Prints one markdown report.
 
 Everything runs on this machine, loopback only: the load generator, the exchange and signvault
@@ -48,6 +49,7 @@ class Result:
     p90: float
     p99: float
     errors: int
+    offered: float = 0  # req/s offered in all, for a fixed-load row; 0 in a closed loop
 
 
 def free_port() -> int:
@@ -81,11 +83,11 @@ def process(args: list[str], env: dict[str, str] | None = None) -> Iterator[subp
             proc.kill()
 
 
-def fake_exchange(latency_ms: float) -> tuple[list[str], dict[str, str], int]:
+def fake_exchange(latency_ms: float, jitter_ms: float = 0) -> tuple[list[str], dict[str, str], int]:
     port = free_port()
     return ([sys.executable, "-m", "uvicorn", "bench.fake_exchange:app", "--port", str(port), "--log-level",
              "warning", "--no-access-log", "--loop", "uvloop", "--http", "httptools"],
-            {"BENCH_LATENCY_MS": str(latency_ms), "PYTHONPATH": str(ROOT)}, port)
+            {"BENCH_LATENCY_MS": str(latency_ms), "BENCH_JITTER_MS": str(jitter_ms), "PYTHONPATH": str(ROOT)}, port)
 
 
 def nginx_conf(workdir: Path, listen: int, upstream: int) -> Path:
@@ -123,6 +125,38 @@ def start_signvault(stack: ExitStack, workdir: Path, exchange_port: int,
     base = f"http://127.0.0.1:{port}"
     wait_ready(base + "/healthz")
     return signvault, base
+
+
+@dataclass
+class Stack:
+    """One fake exchange with nginx (when installed) and one signvault worker in front of it."""
+
+    exchange: str
+    signvault: subprocess.Popen[bytes]
+    base: str  # signvault's
+    targets: list[tuple[str, str, dict[str, str]]]  # (name, URL, headers): direct, nginx, signvault
+
+
+def start_stack(stack: ExitStack, workdir: Path, log_level: str, latency_ms: float, jitter_ms: float = 0) -> Stack:
+    workdir.mkdir(exist_ok=True)
+    cmd, env, exchange_port = fake_exchange(latency_ms, jitter_ms)
+    stack.enter_context(process(cmd, env))
+    exchange = f"http://127.0.0.1:{exchange_port}"
+    wait_ready(exchange + "/api/v5/public/time")
+    targets: list[tuple[str, str, dict[str, str]]] = [("direct", exchange, {})]
+    if shutil.which("nginx"):
+        nginx_port = free_port()
+        for name in ("body", "proxy", "fcgi", "uwsgi", "scgi"):
+            (workdir / name).mkdir()
+        stack.enter_context(process(["nginx", "-c", str(nginx_conf(workdir, nginx_port, exchange_port)),
+                                     "-p", str(workdir)]))
+        targets.append(("nginx", f"http://127.0.0.1:{nginx_port}", {}))
+        wait_ready(targets[-1][1] + "/api/v5/public/time")
+    signvault, base = start_signvault(stack, workdir, exchange_port, log_level)
+    targets.append(("signvault", f"{base}/proxy/okx", {"X-Signvault-Token": enrol(base)}))
+    for _, url, headers in targets:  # warm: caches loaded, clocks synced, upstream connections open
+        wrk(url + "/api/v5/account/balance", 64, 1, headers=headers)
+    return Stack(exchange, signvault, base, targets)
 
 
 def enrol(base: str) -> str:
@@ -207,15 +241,25 @@ def seed_credentials(workdir: Path, count: int) -> None:
     asyncio.run(run())
 
 
-def table(rows: list[Result], direct: dict[tuple[str, int], Result]) -> str:
-    lines = ["| target | request | conc. | req/s | p50 ms | p90 ms | p99 ms | added p50 ms | added p99 ms | non-2xx |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+def table(rows: list[Result]) -> str:
+    """Rows with each one's latency added over the direct row of the same request, connections and load."""
+    direct = {(r.method, r.concurrency, r.offered): r for r in rows if r.target == "direct"}
+    offered = any(r.offered for r in rows)
+    lines = ["| target | request | conc. |" + (" offered/s |" if offered else "") +
+             " req/s | p50 ms | p90 ms | p99 ms | added p50 ms | added p99 ms | non-2xx |",
+             "|---|---|---:|" + ("---:|" if offered else "") + "---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
-        base = direct.get((r.method, r.concurrency))
+        base = direct.get((r.method, r.concurrency, r.offered))
         added = (f"{r.p50 - base.p50:.3f}", f"{r.p99 - base.p99:.3f}") if base and r.target != "direct" else ("", "")
-        lines.append(f"| {r.target} | {r.method} | {r.concurrency} | {r.rps:,.0f} | {r.p50:.3f} | {r.p90:.3f} | "
-                     f"{r.p99:.3f} | {added[0]} | {added[1]} | {r.errors} |")
+        load = f" {r.offered:,.0f} |" if offered else ""
+        lines.append(f"| {r.target} | {r.method} | {r.concurrency} |{load} {r.rps:,.0f} | {r.p50:.3f} | "
+                     f"{r.p90:.3f} | {r.p99:.3f} | {added[0]} | {added[1]} | {r.errors} |")
     return "\n".join(lines)
+
+
+def measured(target: str, result: Result, offered: float = 0) -> Result:
+    result.target, result.offered = target, offered
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -226,7 +270,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--credentials", default="10,10000,100000", help="stored-credential counts to compare")
     parser.add_argument("--log-level", default="WARNING",
                         help="signvault's log level (default WARNING; INFO adds a JSON access line per request)")
-    parser.add_argument("--paced-rps", type=float, default=1000, help="offered load for the fixed-load row")
+    parser.add_argument("--paced-rps", default="1000,2000,4000",
+                        help="offered loads for the fixed-load rows, comma-separated (default 1000,2000,4000)")
+    parser.add_argument("--real-latency-ms", type=float, default=20,
+                        help="the exchange's round trip for the 64-client rows (default 20)")
+    parser.add_argument("--real-jitter-ms", type=float, default=10, help="± spread around it (default 10)")
     parser.add_argument("--quick", action="store_true", help="3 s measurements, fewer levels")
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
@@ -235,61 +283,41 @@ def main(argv: list[str] | None = None) -> int:
     seconds = 3.0 if args.quick else args.seconds
     levels = [1, 64] if args.quick else [int(c) for c in args.concurrency.split(",")]
     counts = [10, 10000] if args.quick else [int(c) for c in args.credentials.split(",")]
+    loads = [float(r) for r in args.paced_rps.split(",")][:1 if args.quick else None]
     report = [f"# signvault benchmark\n\n{os.cpu_count()} cores, loopback, wrk 1 thread, {seconds:g} s per row, "
               f"fake exchange latency {args.latency_ms:g} ms, one signvault worker on SQLite, "
               f"log level {args.log_level}.\n"]
     with tempfile.TemporaryDirectory(prefix="signvault-bench-") as tmp, ExitStack() as stack:
-        workdir = Path(tmp)
-        cmd, env, exchange_port = fake_exchange(args.latency_ms)
-        stack.enter_context(process(cmd, env))
-        wait_ready(f"http://127.0.0.1:{exchange_port}/api/v5/public/time")
-        plain = None
-        if shutil.which("nginx"):
-            nginx_port = free_port()
-            for name in ("body", "proxy", "fcgi", "uwsgi", "scgi"):
-                (workdir / name).mkdir()
-            stack.enter_context(process(["nginx", "-c", str(nginx_conf(workdir, nginx_port, exchange_port)),
-                                         "-p", str(workdir)]))
-            plain = f"http://127.0.0.1:{nginx_port}"
-            wait_ready(plain + "/api/v5/public/time")
-        signvault, base = start_signvault(stack, workdir, exchange_port, args.log_level)
-        bot = {"X-Signvault-Token": enrol(base)}
+        bench = start_stack(stack, Path(tmp) / "main", args.log_level, args.latency_ms)
+        signvault, base, targets = bench.signvault, bench.base, bench.targets
+        bot = targets[-1][2]
         rows: list[Result] = []
-        direct: dict[tuple[str, int], Result] = {}
-        targets = [("direct", f"http://127.0.0.1:{exchange_port}", {}),
-                   *([("nginx", plain, {})] if plain else []),
-                   ("signvault", f"{base}/proxy/okx", bot)]
         for method, path, body in (("GET", "/api/v5/account/balance", ""), ("POST", "/api/v5/trade/order", ORDER)):
             for concurrency in levels:
                 for name, url, headers in targets:
                     extra = {"Content-Type": "application/json"} if body else {}
-                    result = wrk(url + path, concurrency, seconds, method, body, {**headers, **extra})
-                    result.target = name
-                    rows.append(result)
-                    if name == "direct":
-                        direct[(method, concurrency)] = result
+                    rows.append(measured(name, wrk(url + path, concurrency, seconds, method, body,
+                                                   {**headers, **extra})))
         report.append("## Proxied private requests\n\nClosed loop: each connection sends its next request as "
                       "soon as it has an answer, so from 16 connections on, signvault runs flat out and its "
-                      "latency is mostly queueing.\n\n" + table(rows, direct))
+                      "latency is mostly queueing.\n\n" + table(rows))
         paced: list[Result] = []
-        paced_direct: dict[tuple[str, int], Result] = {}
-        per_request = busy = 0.0
-        for name, url, headers in targets:
-            before = cpu_s(signvault.pid)
-            result = wrk(url + "/api/v5/account/balance", 64, seconds, headers=headers, paced_rps=args.paced_rps)
-            result.target = name
-            paced.append(result)
-            if name == "direct":
-                paced_direct[("GET", 64)] = result
-            if name == "signvault":
-                per_request = (cpu_s(signvault.pid) - before) / max(1.0, result.rps * seconds)
-                busy = per_request * result.rps
-        report.append(f"## At a fixed load\n\n64 connections offering {args.paced_rps:,.0f} GET/s in all (each "
+        cpu_lines = []
+        for rate in loads:
+            for name, url, headers in targets:
+                before = cpu_s(signvault.pid)
+                result = measured(name, wrk(url + "/api/v5/account/balance", 64, seconds, headers=headers,
+                                            paced_rps=rate), rate)
+                paced.append(result)
+                if name == "signvault":
+                    per_request = (cpu_s(signvault.pid) - before) / max(1.0, result.rps * seconds)
+                    busy = per_request * result.rps
+                    cpu_lines.append(f"{per_request * 1e6:,.0f} µs at {rate:,.0f}/s (busy {busy:.0%})")
+        report.append("## At fixed loads\n\n64 connections offering a fixed number of GET/s in all (each "
                       "waits a random pause, then sends): the added latency of one request when signvault is "
-                      "busy but not saturated.\n\n" + table(paced, paced_direct) + "\n\n"
-                      f"signvault's CPU per request at this load: **{per_request * 1e6:,.0f} µs**, so one worker "
-                      f"was busy {busy:.0%} of the time; requests arriving at random queue "
-                      "behind each other in proportion.")
+                      "busy but not saturated.\n\n" + table(paced) + "\n\n"
+                      f"signvault's CPU per request: {'; '.join(cpu_lines)}. Requests arriving at random "
+                      "queue behind each other in proportion to how busy the worker is.")
         sign = wrk(f"{base}/sign", 64, seconds, "POST", json.dumps(
             {"credential": "bench", "method": "GET", "path": "/api/v5/account/balance"}),
             {**bot, "Content-Type": "application/json"})
@@ -297,6 +325,20 @@ def main(argv: list[str] | None = None) -> int:
                       f"p99 {sign.p99:.3f} ms, non-2xx {sign.errors}.")
         report.append(f"## Memory\n\nsignvault worker resident after the runs: **{rss_mb(signvault.pid):.0f} MB**.")
         stack.close()
+
+    with tempfile.TemporaryDirectory(prefix="signvault-bench-") as tmp, ExitStack() as stack:
+        real = start_stack(stack, Path(tmp), args.log_level, args.real_latency_ms, args.real_jitter_ms)
+        rows = []
+        for method, path, body in (("GET", "/api/v5/account/balance", ""), ("POST", "/api/v5/trade/order", ORDER)):
+            for name, url, headers in real.targets:
+                extra = {"Content-Type": "application/json"} if body else {}
+                rows.append(measured(name, wrk(url + path, 64, seconds, method, body, {**headers, **extra})))
+        low, high = args.real_latency_ms - args.real_jitter_ms, args.real_latency_ms + args.real_jitter_ms
+        report.append(f"## 64 clients, exchange round trip {args.real_latency_ms:g} ± {args.real_jitter_ms:g} ms\n\n"
+                      f"Closed loop again, against a fake exchange that answers in {low:g} to {high:g} ms, "
+                      "evenly spread: "
+                      "64 bots each waiting for their answer before sending again, as they do against a real "
+                      "exchange.\n\n" + table(rows))
 
     scaling = ["## Stored credentials\n", "| credentials | req/s (GET, 64 conn.) | p50 ms | p99 ms | RSS MB |",
                "|---:|---:|---:|---:|---:|"]
@@ -306,8 +348,10 @@ def main(argv: list[str] | None = None) -> int:
             seed_credentials(workdir, count)
             cmd, env, exchange_port = fake_exchange(args.latency_ms)
             stack.enter_context(process(cmd, env))
+            wait_ready(f"http://127.0.0.1:{exchange_port}/api/v5/public/time")
             signvault, base = start_signvault(stack, workdir, exchange_port, args.log_level)
             bot = {"X-Signvault-Token": enrol(base)}
+            wrk(f"{base}/proxy/okx/api/v5/account/balance", 64, 1, headers=bot)  # warm, as start_stack does
             result = wrk(f"{base}/proxy/okx/api/v5/account/balance", 64, seconds, headers=bot)
             scaling.append(f"| {count:,} | {result.rps:,.0f} | {result.p50:.3f} | {result.p99:.3f} | "
                            f"{rss_mb(signvault.pid):.0f} |")

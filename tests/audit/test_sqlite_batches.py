@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
@@ -12,7 +14,7 @@ from sqlalchemy import make_url
 
 from app import metrics
 from app.audit.models import AuditEvent
-from app.audit.sqlite_batches import sqlite_file
+from app.audit.sqlite_batches import BACKGROUND_NICENESS, SqliteBatches, sqlite_file
 from app.audit.writer import AuditWriter
 from app.db import create_engine, create_sessionmaker
 from app.migrate import upgrade_to_head
@@ -101,3 +103,18 @@ def test_a_full_queue_drops_and_counts_rather_than_grow(tmp_path: Path, caplog: 
     with sqlite3.connect(database) as connection:
         stored = [row[0] for row in connection.execute("SELECT request_id FROM audit_events ORDER BY id")]
     assert stored == ["req-000000", "req-000001"]
+
+
+@pytest.mark.skipif(not hasattr(os, "setpriority"), reason="per-thread niceness is a Linux feature")
+def test_the_writer_thread_yields_the_core_to_requests(tmp_path: Path) -> None:
+    """Its batches run at a lower scheduling priority than the event loop's thread."""
+    batches = SqliteBatches(str(tmp_path / "signvault.db"), create_engine("sqlite+aiosqlite://").dialect)
+
+    def own_niceness() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    try:
+        assert batches._executor.submit(own_niceness).result() >= BACKGROUND_NICENESS
+        assert own_niceness() < BACKGROUND_NICENESS or os.nice(0) >= BACKGROUND_NICENESS  # this thread: unchanged
+    finally:
+        batches._executor.shutdown()

@@ -9,8 +9,8 @@ cost with 10, 10,000 and 100,000 stored credentials. Prints one markdown report.
 Everything runs on this machine, loopback only, so absolute numbers are lower than on separate hosts;
 compare rows of one run. With two cores or more, the proxy under test (signvault or nginx) gets the
 last core to itself and wrk and the fake exchange share the others, as a deployment gives a worker
-its own core: on 2 shared cores, wrk and the fake exchange took turns on signvault's core and
-doubled its added p50 at 3,000 req/s (~0.7 ms against ~0.35). `--no-pin` shares every core.
+its own core: on 2 shared cores, wrk and the fake exchange took turns on signvault's core, and its
+added p50 at ~3,000 req/s was 0.78-0.84 ms against 0.45-0.57 ms pinned. `--no-pin` shares every core.
 """
 
 from __future__ import annotations
@@ -162,7 +162,6 @@ def start_signvault(stack: ExitStack, workdir: Path, exchange_port: int,
 class Stack:
     """One fake exchange with nginx (when installed) and one signvault worker in front of it."""
 
-    exchange: str
     signvault: subprocess.Popen[bytes]
     base: str  # signvault's
     targets: list[tuple[str, str, dict[str, str]]]  # (name, URL, headers): direct, nginx, signvault
@@ -187,7 +186,7 @@ def start_stack(stack: ExitStack, workdir: Path, log_level: str, latency_ms: flo
     targets.append(("signvault", f"{base}/proxy/okx", {"X-Signvault-Token": enrol(base)}))
     for _, url, headers in targets:  # warm: caches loaded, clocks synced, upstream connections open
         wrk(url + "/api/v5/account/balance", 64, 1, headers=headers)
-    return Stack(exchange, signvault, base, targets)
+    return Stack(signvault, base, targets)
 
 
 def enrol(base: str) -> str:
@@ -371,25 +370,19 @@ def main(argv: list[str] | None = None) -> int:
         low, high = args.real_latency_ms - args.real_jitter_ms, args.real_latency_ms + args.real_jitter_ms
         report.append(f"## 64 clients, exchange round trip {args.real_latency_ms:g} ± {args.real_jitter_ms:g} ms\n\n"
                       f"Closed loop again, against a fake exchange that answers in {low:g} to {high:g} ms, "
-                      "evenly spread: "
-                      "64 bots each waiting for their answer before sending again, as they do against a real "
-                      "exchange.\n\n" + table(rows))
+                      "evenly spread: 64 bots each waiting for their answer before sending again, as they do "
+                      "against a real exchange.\n\n" + table(rows))
 
     scaling = ["## Stored credentials\n", "| credentials | req/s (GET, 64 conn.) | p50 ms | p99 ms | RSS MB |",
                "|---:|---:|---:|---:|---:|"]
     for count in counts:
         with tempfile.TemporaryDirectory(prefix="signvault-bench-") as tmp, ExitStack() as stack:
-            workdir = Path(tmp)
-            seed_credentials(workdir, count)
-            cmd, env, exchange_port = fake_exchange(args.latency_ms)
-            stack.enter_context(process(cmd, env, CORES.load))
-            wait_ready(f"http://127.0.0.1:{exchange_port}/api/v5/public/time")
-            signvault, base = start_signvault(stack, workdir, exchange_port, args.log_level)
-            bot = {"X-Signvault-Token": enrol(base)}
-            wrk(f"{base}/proxy/okx/api/v5/account/balance", 64, 1, headers=bot)  # warm, as start_stack does
-            result = wrk(f"{base}/proxy/okx/api/v5/account/balance", 64, seconds, headers=bot)
+            seed_credentials(Path(tmp), count)
+            seeded = start_stack(stack, Path(tmp), args.log_level, args.latency_ms)
+            _, url, headers = seeded.targets[-1]
+            result = wrk(url + "/api/v5/account/balance", 64, seconds, headers=headers)
             scaling.append(f"| {count:,} | {result.rps:,.0f} | {result.p50:.3f} | {result.p99:.3f} | "
-                           f"{rss_mb(signvault.pid):.0f} |")
+                           f"{rss_mb(seeded.signvault.pid):.0f} |")
     report.append("\n".join(scaling))
     print("\n\n".join(report))
     return 0

@@ -72,6 +72,20 @@ def test_the_plain_path_still_works_over_the_wire(signvault: str, sim: Simulator
     assert sim.config.received[-1].verdict == "accepted"
 
 
+def test_a_proxied_answer_carries_one_date(signvault: str, sim: SimulatorServer, token: str) -> None:
+    """The exchange's Date and the server's own would make two: a field HTTP allows once (RFC 9110 §6.6.1)."""
+    parts = urlsplit(signvault)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    try:
+        connection.request("GET", "/proxy/binance/api/v3/account", headers={"X-Signvault-Token": token})
+        response = connection.getresponse()
+        response.read()
+    finally:
+        connection.close()
+    assert response.status == 200
+    assert len(response.msg.get_all("date") or []) == 1
+
+
 def test_forty_concurrent_kraken_calls_on_one_key(gateway: TestClient, sim: SimulatorServer) -> None:
     case = CASES["kraken"]
     headers = enrol(gateway, sim, case, rate_limit="100/second")  # about nonces, not Kraken's pacing

@@ -27,8 +27,7 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])
-        declared = headers.get(b"content-length", b"")
-        if declared.isdigit() and int(declared) > self.max_bytes:
+        if declares_over(headers.get(b"content-length", b""), self.max_bytes):
             await refuse_too_large(send, self.max_bytes)
             return
         if scope.get("http_version") in _LENGTH_FRAMED and b"transfer-encoding" not in headers:
@@ -65,6 +64,11 @@ class BodyLimit:
             await send(message)
 
         await self.app(scope, counting_receive, guarded_send)
+
+
+def declares_over(content_length: bytes | str, limit: int) -> bool:
+    """A Content-Length value over `limit` (one that is not a number declares nothing)."""
+    return content_length.isdigit() and int(content_length) > limit
 
 
 async def refuse_too_large(send: Send, limit: int) -> None:

@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.audit.context import AuditContext, start_audit
-from app.body_limit import refuse_too_large
+from app.body_limit import declares_over, refuse_too_large
 from app.clients.auth import signing_client
 from app.clients.models import Client
 from app.errors import (
@@ -95,8 +95,7 @@ def _served(handler: Handler, max_body_bytes: int) -> ASGIApp:
             await refuse_control(send)
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        declared = headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > max_body_bytes:
+        if declares_over(headers.get("content-length", ""), max_body_bytes):
             await refuse_too_large(send, max_body_bytes)
             return
         seen, status = Observation(scope), 500  # 500 unless it answers: as RequestObserver counts

@@ -248,8 +248,11 @@ def _problem(status: int, problem: Any, headers: dict[str, str] | None) -> Answe
 async def respond(send: Send, status: int, headers: list[tuple[str, str]], body: bytes, request_id: str) -> None:
     # The server writes a Date of its own (uvicorn always does), and HTTP allows the field once: the
     # exchange's goes. Crypto.com's clock has already been read from it (SigningService._send).
-    raw = [(lowered.encode("latin-1"), _header_value(value))
-           for lowered, value in ((name.lower(), value) for name, value in headers) if lowered != "date"]
+    raw = []
+    for name, value in headers:
+        lowered = name.lower()
+        if lowered != "date":
+            raw.append((lowered.encode("latin-1"), _header_value(value)))
     if status >= 200 and status not in _NO_BODY_STATUSES:
         raw.append((b"content-length", str(len(body)).encode()))
     raw.append((REQUEST_ID_HEADER, request_id.encode()))

@@ -7,6 +7,16 @@ and 564 µs with this module. Here the loop turns the rows into statement
 parameters, a slice at a time, and hands them over once; the thread runs the transaction on a
 connection of its own. It holds the GIL only between SQLite calls, which release it: Python work
 in the thread would make the loop wait for the GIL, up to the 5 ms switch interval at a time.
+
+Rows on time go to a thread that runs only when the loop's thread leaves the core idle (Linux's
+SCHED_IDLE), one slice per transaction. At niceness 10 the writer still took its share of a
+shared core in turns while requests waited: in bench/, 64 bots against a 20 ± 10 ms exchange,
+one worker on one core, 4 interleaved runs, signvault's added p50 was 4.9-5.6 ms that way and
+3.9-4.9 ms this way (p99 9.8-10.6 -> 6.0-9.3 ms). A busy loop starves such a thread, though
+(whole batches at idle priority, 30 s saturated: 100,000 rows behind), and a starved transaction
+would hold SQLite's write lock: so a slice is the most it holds at once, and rows that have
+waited LATE_S go to a second thread at niceness 10, all in one transaction. Saturated for 30 s,
+the writer was then 360 rows behind at the end, RSS 131 MB.
 """
 
 from __future__ import annotations
@@ -32,11 +42,13 @@ SLICE = 128
 _TABLE = AuditEvent.__table__
 _COLUMNS = [column for column in _TABLE.columns if column.name != "id"]
 BUSY_TIMEOUT_S = 30  # as the app's engine: wait for another writer rather than fail
-# The thread's scheduling niceness (Linux: per thread). On a core shared with the event loop, SQLite
-# writing a batch kept the loop's thread off the core for milliseconds; at niceness 10 the scheduler
-# hands the core back as soon as a request arrives. In bench/, one worker on one core: p99 at one
-# connection ~3.0 -> ~2.4 ms, at 4,000 req/s ~4.3 -> ~2.9 ms.
+# The catch-up thread's scheduling niceness (Linux: per thread), and the idle thread's where
+# SCHED_IDLE is missing. On a core shared with the event loop, SQLite writing a batch at niceness 0
+# kept the loop's thread off the core for milliseconds. In bench/, one worker on one core: p99 at
+# one connection ~3.0 -> ~2.4 ms, at 4,000 req/s ~4.3 -> ~2.9 ms.
 BACKGROUND_NICENESS = 10
+# Rows that have waited this long are late: the idle thread is not getting the core.
+LATE_S = 0.5
 
 
 def sqlite_file(url: URL) -> str | None:
@@ -51,15 +63,19 @@ def sqlite_file(url: URL) -> str | None:
 
 
 class SqliteBatches:
-    """Writes each batch in one transaction, in a single thread that owns its connection."""
+    """Writes each batch in one transaction, in one of two threads that each own a connection:
+    `idle` for rows on time, `catch_up` for late ones."""
 
     def __init__(self, path: str, dialect: Dialect) -> None:
         self._path = path
         self._statement = _statement(dialect)
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix="signvault-audit", initializer=_in_background)
-        self._connection: sqlite3.Connection | None = None  # opened, used and closed in that thread
+        self.idle = ThreadPoolExecutor(1, thread_name_prefix="signvault-audit", initializer=_at_idle_priority)
+        self.catch_up = ThreadPoolExecutor(1, thread_name_prefix="signvault-audit-catch-up",
+                                           initializer=_in_background)
+        self._local = threading.local()  # each thread's connection, opened, used and closed there
 
-    async def write(self, rows: list[dict[str, Any]]) -> None:
+    async def write(self, rows: list[dict[str, Any]], *, late: bool = False) -> None:
+        """`rows` in one transaction: at idle priority, or at niceness 10 when `late`."""
         head, values, columns = self._statement
         statements = []
         for start in range(0, len(rows), SLICE):
@@ -71,14 +87,16 @@ class SqliteBatches:
                 statements.append((head + ", ".join([values] * size), params))
                 done += size
             await asyncio.sleep(0)  # requests run between slices
-        await asyncio.get_running_loop().run_in_executor(self._executor, self._execute, statements)
+        executor = self.catch_up if late else self.idle
+        await asyncio.get_running_loop().run_in_executor(executor, self._execute, statements)
 
     async def close(self) -> None:
-        await asyncio.get_running_loop().run_in_executor(self._executor, self._close)
-        self._executor.shutdown(wait=True)
+        for executor in (self.idle, self.catch_up):
+            await asyncio.get_running_loop().run_in_executor(executor, self._close)
+            executor.shutdown(wait=True)
 
     def _execute(self, statements: list[tuple[str, list[Any]]]) -> None:
-        connection = self._connection or self._connect()
+        connection = getattr(self._local, "connection", None) or self._connect()
         connection.execute("BEGIN IMMEDIATE")
         try:
             for sql, params in statements:
@@ -91,13 +109,23 @@ class SqliteBatches:
 
     def _connect(self) -> sqlite3.Connection:
         # isolation_level=None: the transactions are the BEGIN IMMEDIATE and COMMIT above.
-        self._connection = sqlite3.connect(self._path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
-        return self._connection
+        connection: sqlite3.Connection = sqlite3.connect(self._path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        self._local.connection = connection
+        return connection
 
     def _close(self) -> None:
-        if self._connection is not None:
-            self._connection.close()
-            self._connection = None
+        connection = getattr(self._local, "connection", None)
+        if connection is not None:
+            connection.close()
+            self._local.connection = None
+
+
+def _at_idle_priority() -> None:
+    """Run this thread only when no other thread wants the core; where that is not possible, niced."""
+    try:
+        os.sched_setscheduler(threading.get_native_id(), os.SCHED_IDLE, os.sched_param(0))
+    except (AttributeError, OSError):  # not Linux, or not allowed
+        _in_background()
 
 
 def _in_background() -> None:

@@ -4,8 +4,8 @@ A commit per proxied call is an fsync per call; on SQLite that alone capped sign
 requests a second. Rows wait at most `interval_s` in a bounded queue; a full queue drops rows,
 counted and logged, rather than letting a slow database hold up trading. Shutdown flushes.
 
-A SQLite file gets its batches through app/audit/sqlite_batches.py, in one hand-off each; other
-databases through the app's engine (asyncpg pipelines the executemany).
+A SQLite file gets its batches through app/audit/sqlite_batches.py, in one hand-off per transaction;
+other databases through the app's engine (asyncpg pipelines the executemany).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import insert
@@ -20,11 +21,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app import metrics
 from app.audit.models import AuditEvent
-from app.audit.sqlite_batches import SLICE, SqliteBatches, sqlite_file
+from app.audit.sqlite_batches import LATE_S, SLICE, SqliteBatches, sqlite_file
+from app.db import utcnow
 
 log = logging.getLogger("signvault.audit")
 
 _TABLE = AuditEvent.__table__
+LATE = timedelta(seconds=LATE_S)
 
 
 class AuditWriter:
@@ -83,9 +86,20 @@ class AuditWriter:
     async def _write(self, rows: list[dict[str, Any]]) -> None:
         if not rows:
             return
+        if self._sqlite is None:
+            await self._committed(rows, late=False)
+            return
+        # On time: a slice per transaction, at idle priority. Late: the rest at once, at niceness 10.
+        while rows:
+            late = utcnow() - rows[0]["occurred_at"] > LATE  # the oldest row not yet written
+            part, rows = (rows, []) if late else (rows[:SLICE], rows[SLICE:])
+            await self._committed(part, late=late)
+
+    async def _committed(self, rows: list[dict[str, Any]], *, late: bool) -> None:
+        """`rows` in one transaction, or counted and logged as lost."""
         try:
             if self._sqlite is not None:
-                await self._sqlite.write(rows)
+                await self._sqlite.write(rows, late=late)
                 return
             async with self._sessionmaker() as session, session.begin():
                 connection = await session.connection()

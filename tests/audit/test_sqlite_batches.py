@@ -1,4 +1,5 @@
-"""The SQLite audit path on its own thread: a batch that fails is counted and rolled back, the next lands."""
+"""The SQLite audit path on threads of its own: a batch that fails is counted and rolled back, the next lands;
+rows on time wait for an idle core, late ones do not."""
 
 from __future__ import annotations
 
@@ -8,15 +9,16 @@ import os
 import sqlite3
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import make_url
 
 from app import metrics
 from app.audit.models import AuditEvent
-from app.audit.sqlite_batches import BACKGROUND_NICENESS, SqliteBatches, sqlite_file
+from app.audit.sqlite_batches import BACKGROUND_NICENESS, SLICE, SqliteBatches, sqlite_file
 from app.audit.writer import AuditWriter
-from app.db import create_engine, create_sessionmaker
+from app.db import create_engine, create_sessionmaker, utcnow
 from app.migrate import upgrade_to_head
 from tests.audit.test_writer import _row
 
@@ -105,16 +107,91 @@ def test_a_full_queue_drops_and_counts_rather_than_grow(tmp_path: Path, caplog: 
     assert stored == ["req-000000", "req-000001"]
 
 
-@pytest.mark.skipif(not hasattr(os, "setpriority"), reason="per-thread niceness is a Linux feature")
-def test_the_writer_thread_yields_the_core_to_requests(tmp_path: Path) -> None:
-    """Its batches run at a lower scheduling priority than the event loop's thread."""
+@pytest.mark.skipif(not hasattr(os, "sched_setscheduler"), reason="per-thread scheduling is a Linux feature")
+def test_the_writer_threads_yield_the_core_to_requests(tmp_path: Path) -> None:
+    """Rows on time are written only when the core is idle; late ones at niceness 10, and neither
+    thread changes the event loop's."""
     batches = SqliteBatches(str(tmp_path / "signvault.db"), create_engine("sqlite+aiosqlite://").dialect)
 
-    def own_niceness() -> int:
-        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    def own_policy() -> tuple[int, int]:
+        thread = threading.get_native_id()
+        return os.sched_getscheduler(thread), os.getpriority(os.PRIO_PROCESS, thread)
 
     try:
-        assert batches._executor.submit(own_niceness).result() >= BACKGROUND_NICENESS
-        assert own_niceness() < BACKGROUND_NICENESS or os.nice(0) >= BACKGROUND_NICENESS  # this thread: unchanged
+        assert batches.idle.submit(own_policy).result()[0] == os.SCHED_IDLE
+        assert batches.catch_up.submit(own_policy).result()[1] >= BACKGROUND_NICENESS
+        policy, niceness = own_policy()
+        assert policy == os.SCHED_OTHER
+        assert niceness < BACKGROUND_NICENESS or os.nice(0) >= BACKGROUND_NICENESS  # this thread: unchanged
     finally:
-        batches._executor.shutdown()
+        batches.idle.shutdown()
+        batches.catch_up.shutdown()
+
+
+def _fresh(i: int) -> dict[str, Any]:
+    return {**_row(i), "occurred_at": utcnow()}
+
+
+def test_rows_on_time_land_a_slice_per_transaction_at_idle_priority(tmp_path: Path) -> None:
+    database = tmp_path / "signvault.db"
+    count = 2 * SLICE + 13
+
+    async def scenario() -> None:
+        engine = create_engine(f"sqlite+aiosqlite:///{database}")
+        await upgrade_to_head(engine)
+        writer = AuditWriter(engine, create_sessionmaker(engine))
+        for i in range(count):
+            writer.submit(_fresh(i))
+        await writer.flush()
+        assert writer._sqlite is not None
+        assert len(writer._sqlite.catch_up._threads) == 0  # started on first use: never used
+        await writer.close()
+        await engine.dispose()
+
+    asyncio.run(scenario())
+    with sqlite3.connect(database) as connection:
+        stored = [row[0] for row in connection.execute("SELECT request_id FROM audit_events ORDER BY id")]
+    assert stored == [f"req-{i:06d}" for i in range(count)]
+
+
+def test_late_rows_land_in_one_transaction_at_niceness_10(tmp_path: Path) -> None:
+    database = tmp_path / "signvault.db"
+    count = 2 * SLICE + 13
+
+    async def scenario() -> None:
+        engine = create_engine(f"sqlite+aiosqlite:///{database}")
+        await upgrade_to_head(engine)
+        writer = AuditWriter(engine, create_sessionmaker(engine))
+        for i in range(count):  # _row's rows are years old
+            writer.submit(_row(i))
+        await writer.flush()
+        assert writer._sqlite is not None
+        assert len(writer._sqlite.idle._threads) == 0
+        await writer.close()
+        await engine.dispose()
+
+    asyncio.run(scenario())
+    with sqlite3.connect(database) as connection:
+        stored = [row[0] for row in connection.execute("SELECT request_id FROM audit_events ORDER BY id")]
+    assert stored == [f"req-{i:06d}" for i in range(count)]
+
+
+def test_slices_that_fail_are_each_counted_once(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    count = 2 * SLICE + 13
+
+    async def scenario() -> None:
+        engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'signvault.db'}")
+        writer = AuditWriter(engine, create_sessionmaker(engine))
+        before = _dropped()
+        for i in range(count):  # no schema: every slice's INSERT fails
+            writer.submit(_fresh(i))
+        with caplog.at_level(logging.ERROR, logger="signvault.audit"):
+            await writer.flush()
+        assert _dropped() - before == count
+        await writer.close()
+        await engine.dispose()
+
+    asyncio.run(scenario())
+    lost = [record.getMessage() for record in caplog.records if "not written" in record.getMessage()]
+    assert lost == [f"{SLICE} audit rows not written: OperationalError"] * 2 + [
+        "13 audit rows not written: OperationalError"]

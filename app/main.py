@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from starlette.types import ASGIApp
 
-from app import __version__
+from app import __version__, busy_poll
 from app.admin.bootstrap import ensure_admin_token
 from app.audit.routes import router as audit_router
 from app.audit.writer import AuditWriter
@@ -84,7 +84,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.sessionmaker = create_sessionmaker(engine)
     app.state.readonly_sessionmaker = create_readonly_sessionmaker(engine)
     app.state.idempotency = IdempotencyStore(app.state.sessionmaker)
-    app.state.audit_writer = AuditWriter(engine, app.state.sessionmaker)
+    # A spinning loop leaves no idle time for the audit thread that waits for it (sqlite_batches).
+    app.state.audit_writer = AuditWriter(engine, app.state.sessionmaker, idle_priority=not settings.busy_poll)
     signing: Signing | None = None
     tasks: list[asyncio.Task[None]] = []
     try:
@@ -104,6 +105,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.invalidation.start()
         app.state.audit_writer.start()
         tasks = start_background_checks(app)
+        if settings.busy_poll:
+            tasks.append(asyncio.create_task(busy_poll.spin()))
         _tune_collector()
         log.info("signvault %s ready on %s", __version__, engine.url.render_as_string(hide_password=True))
         yield

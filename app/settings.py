@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     egress_check_interval_s: float = Field(default=300.0, ge=0, description="0 disables periodic checks.")
     refuse_withdraw_keys: bool = Field(default=False, description="Refuse keys whose withdrawals are enabled.")
     check_interval_s: float = Field(default=0.0, ge=0, description="Check every credential this often; 0: never.")
+    busy_poll: bool = Field(
+        default=False, description="Spin the event loop instead of sleeping: lower latency, one core always busy.")
 
     host: str = "127.0.0.1"
     port: int = 8000

@@ -32,10 +32,12 @@ LATE = timedelta(seconds=LATE_S)
 
 class AuditWriter:
     def __init__(self, engine: AsyncEngine, sessionmaker: async_sessionmaker[AsyncSession], *,
-                 interval_s: float = 0.2, max_batch: int = 5000, max_queue: int = 100_000) -> None:
+                 interval_s: float = 0.2, max_batch: int = 5000, max_queue: int = 100_000,
+                 idle_priority: bool = True) -> None:
         self._sessionmaker = sessionmaker
         path = sqlite_file(engine.url)
         self._sqlite = SqliteBatches(path, engine.dialect) if path else None
+        self._idle_priority = idle_priority  # SQLite: rows on time wait for an idle core
         self._interval_s = interval_s
         self._max_batch = max_batch
         self._queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(max_queue)
@@ -89,9 +91,10 @@ class AuditWriter:
         if self._sqlite is None:
             await self._committed(rows, late=False)
             return
-        # On time: a slice per transaction, at idle priority. Late: the rest at once, at niceness 10.
+        # On time: a slice per transaction, at idle priority. Late (the oldest row not yet written
+        # has waited LATE) or without idle priority: the rest at once, at niceness 10.
         while rows:
-            late = utcnow() - rows[0]["occurred_at"] > LATE  # the oldest row not yet written
+            late = not self._idle_priority or utcnow() - rows[0]["occurred_at"] > LATE
             part, rows = (rows, []) if late else (rows[:SLICE], rows[SLICE:])
             await self._committed(part, late=late)
 

@@ -40,6 +40,9 @@ ROOT = Path(__file__).resolve().parent.parent
 SIGNVAULT = str(Path(sys.executable).parent / "signvault")
 ADMIN_TOKEN = "sva_bench-admin-token-0123456789"
 MASTER_KEY = base64.b64encode(b"B" * 32).decode()
+BUSY_POLL = "signvault, busy poll"
+BUSY_POLL_NOTE = (f"`{BUSY_POLL}`: a second worker with SIGNVAULT_BUSY_POLL=true, on the same core, measured "
+                  "after the others: its event loop spins instead of sleeping, and keeps the core busy.")
 ORDER = '{"instId":"BTC-USDT","tdMode":"cash","side":"buy","ordType":"market","sz":"1"}'
 
 
@@ -146,13 +149,13 @@ def signvault_env(workdir: Path, exchange_port: int, port: int, log_level: str =
     }
 
 
-def start_signvault(stack: ExitStack, workdir: Path, exchange_port: int,
-                    log_level: str) -> tuple[subprocess.Popen[bytes], str]:
+def start_signvault(stack: ExitStack, workdir: Path, exchange_port: int, log_level: str,
+                    env: dict[str, str] | None = None) -> tuple[subprocess.Popen[bytes], str]:
     """One signvault worker on `workdir`, ready; stopped when `stack` closes. Returns it and its base URL."""
     port = free_port()
     signvault = stack.enter_context(process([SIGNVAULT, "serve", "--port", str(port)],
                                             {**signvault_env(workdir, exchange_port, port, log_level),
-                                             "PYTHONPATH": str(ROOT)}, CORES.proxy))
+                                             "PYTHONPATH": str(ROOT), **(env or {})}, CORES.proxy))
     base = f"http://127.0.0.1:{port}"
     wait_ready(base + "/healthz")
     return signvault, base
@@ -164,6 +167,7 @@ class Stack:
 
     signvault: subprocess.Popen[bytes]
     base: str  # signvault's
+    exchange_port: int
     targets: list[tuple[str, str, dict[str, str]]]  # (name, URL, headers): direct, nginx, signvault
 
 
@@ -186,7 +190,18 @@ def start_stack(stack: ExitStack, workdir: Path, log_level: str, latency_ms: flo
     targets.append(("signvault", f"{base}/proxy/okx", {"X-Signvault-Token": enrol(base)}))
     for _, url, headers in targets:  # warm: caches loaded, clocks synced, upstream connections open
         wrk(url + "/api/v5/account/balance", 64, 1, headers=headers)
-    return Stack(signvault, base, targets)
+    return Stack(signvault, base, exchange_port, targets)
+
+
+def start_busy_polling(stack: ExitStack, workdir: Path, exchange_port: int,
+                       log_level: str) -> tuple[str, dict[str, str]]:
+    """Another signvault worker, with SIGNVAULT_BUSY_POLL on, enrolled and warmed: its proxy URL and headers.
+    It keeps its core busy, so it runs only while its own rows are measured."""
+    workdir.mkdir()
+    _, base = start_signvault(stack, workdir, exchange_port, log_level, {"SIGNVAULT_BUSY_POLL": "true"})
+    url, headers = f"{base}/proxy/okx", {"X-Signvault-Token": enrol(base)}
+    wrk(url + "/api/v5/account/balance", 64, 1, headers=headers)
+    return url, headers
 
 
 def enrol(base: str) -> str:
@@ -347,11 +362,16 @@ def main(argv: list[str] | None = None) -> int:
                     per_request = (cpu_s(signvault.pid) - before) / max(1.0, result.rps * seconds)
                     busy = per_request * result.rps
                     cpu_lines.append(f"{per_request * 1e6:,.0f} µs at {rate:,.0f}/s (busy {busy:.0%})")
+        with ExitStack() as spinning:
+            url, headers = start_busy_polling(spinning, Path(tmp) / "busy-poll", bench.exchange_port, args.log_level)
+            for rate in loads:
+                paced.append(measured(BUSY_POLL, wrk(url + "/api/v5/account/balance", 64, seconds, headers=headers,
+                                                     paced_rps=rate), rate))
         report.append("## At fixed loads\n\n64 connections offering a fixed number of GET/s in all (each "
                       "waits a random pause, then sends): the added latency of one request when signvault is "
                       "busy but not saturated.\n\n" + table(paced) + "\n\n"
                       f"signvault's CPU per request: {'; '.join(cpu_lines)}. Requests arriving at random "
-                      "queue behind each other in proportion to how busy the worker is.")
+                      "queue behind each other in proportion to how busy the worker is. " + BUSY_POLL_NOTE)
         sign = wrk(f"{base}/sign", 64, seconds, "POST", json.dumps(
             {"credential": "bench", "method": "GET", "path": "/api/v5/account/balance"}),
             {**bot, "Content-Type": "application/json"})
@@ -367,11 +387,15 @@ def main(argv: list[str] | None = None) -> int:
             for name, url, headers in real.targets:
                 extra = {"Content-Type": "application/json"} if body else {}
                 rows.append(measured(name, wrk(url + path, 64, seconds, method, body, {**headers, **extra})))
+        url, headers = start_busy_polling(stack, Path(tmp) / "busy-poll", real.exchange_port, args.log_level)
+        for method, path, body in (("GET", "/api/v5/account/balance", ""), ("POST", "/api/v5/trade/order", ORDER)):
+            extra = {"Content-Type": "application/json"} if body else {}
+            rows.append(measured(BUSY_POLL, wrk(url + path, 64, seconds, method, body, {**headers, **extra})))
         low, high = args.real_latency_ms - args.real_jitter_ms, args.real_latency_ms + args.real_jitter_ms
         report.append(f"## 64 clients, exchange round trip {args.real_latency_ms:g} ± {args.real_jitter_ms:g} ms\n\n"
                       f"Closed loop again, against a fake exchange that answers in {low:g} to {high:g} ms, "
                       "evenly spread: 64 bots each waiting for their answer before sending again, as they do "
-                      "against a real exchange.\n\n" + table(rows))
+                      "against a real exchange. " + BUSY_POLL_NOTE + "\n\n" + table(rows))
 
     scaling = ["## Stored credentials\n", "| credentials | req/s (GET, 64 conn.) | p50 ms | p99 ms | RSS MB |",
                "|---:|---:|---:|---:|---:|"]

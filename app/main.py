@@ -107,6 +107,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         tasks = start_background_checks(app)
         if settings.busy_poll:
             tasks.append(asyncio.create_task(busy_poll.spin()))
+            log.info("busy polling (SIGNVAULT_BUSY_POLL): this worker keeps its core busy, with or without traffic")
         _tune_collector()
         log.info("signvault %s ready on %s", __version__, engine.url.render_as_string(hide_password=True))
         yield

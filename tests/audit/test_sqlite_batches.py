@@ -8,6 +8,7 @@ import logging
 import os
 import sqlite3
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -132,7 +133,11 @@ def _fresh(i: int) -> dict[str, Any]:
     return {**_row(i), "occurred_at": utcnow()}
 
 
-def test_rows_on_time_land_a_slice_per_transaction_at_idle_priority(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("make_row", "unused"), [(_fresh, "catch_up"), (_row, "idle")], ids=["on-time", "late"])
+def test_rows_land_whole_and_in_order_on_their_thread(
+        tmp_path: Path, make_row: Callable[[int], dict[str, Any]], unused: str) -> None:
+    """On time: a slice per transaction at idle priority. Late (_row's rows are years old): one
+    transaction at niceness 10. Each thread starts on first use, so the other never starts."""
     database = tmp_path / "signvault.db"
     count = 2 * SLICE + 13
 
@@ -141,32 +146,10 @@ def test_rows_on_time_land_a_slice_per_transaction_at_idle_priority(tmp_path: Pa
         await upgrade_to_head(engine)
         writer = AuditWriter(engine, create_sessionmaker(engine))
         for i in range(count):
-            writer.submit(_fresh(i))
+            writer.submit(make_row(i))
         await writer.flush()
         assert writer._sqlite is not None
-        assert len(writer._sqlite.catch_up._threads) == 0  # started on first use: never used
-        await writer.close()
-        await engine.dispose()
-
-    asyncio.run(scenario())
-    with sqlite3.connect(database) as connection:
-        stored = [row[0] for row in connection.execute("SELECT request_id FROM audit_events ORDER BY id")]
-    assert stored == [f"req-{i:06d}" for i in range(count)]
-
-
-def test_late_rows_land_in_one_transaction_at_niceness_10(tmp_path: Path) -> None:
-    database = tmp_path / "signvault.db"
-    count = 2 * SLICE + 13
-
-    async def scenario() -> None:
-        engine = create_engine(f"sqlite+aiosqlite:///{database}")
-        await upgrade_to_head(engine)
-        writer = AuditWriter(engine, create_sessionmaker(engine))
-        for i in range(count):  # _row's rows are years old
-            writer.submit(_row(i))
-        await writer.flush()
-        assert writer._sqlite is not None
-        assert len(writer._sqlite.idle._threads) == 0
+        assert len(getattr(writer._sqlite, unused)._threads) == 0
         await writer.close()
         await engine.dispose()
 

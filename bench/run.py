@@ -44,6 +44,7 @@ BUSY_POLL = "signvault, busy poll"
 BUSY_POLL_NOTE = (f"`{BUSY_POLL}`: a second worker with SIGNVAULT_BUSY_POLL=true, on the same core, measured "
                   "after the others: its event loop spins instead of sleeping, and keeps the core busy.")
 ORDER = '{"instId":"BTC-USDT","tdMode":"cash","side":"buy","ordType":"market","sz":"1"}'
+PRIVATE = (("GET", "/api/v5/account/balance", ""), ("POST", "/api/v5/trade/order", ORDER))  # (method, path, body)
 
 
 @dataclass
@@ -308,6 +309,13 @@ def measured(target: str, result: Result, offered: float = 0) -> Result:
     return result
 
 
+def private(target: str, url: str, headers: dict[str, str], method: str, path: str, body: str,
+            concurrency: int, seconds: float) -> Result:
+    """One closed-loop row of a private request (see PRIVATE) through `url`."""
+    extra = {"Content-Type": "application/json"} if body else {}
+    return measured(target, wrk(url + path, concurrency, seconds, method, body, {**headers, **extra}))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=10, help="per measurement (default 10)")
@@ -341,12 +349,10 @@ def main(argv: list[str] | None = None) -> int:
         signvault, base, targets = bench.signvault, bench.base, bench.targets
         bot = targets[-1][2]
         rows: list[Result] = []
-        for method, path, body in (("GET", "/api/v5/account/balance", ""), ("POST", "/api/v5/trade/order", ORDER)):
+        for method, path, body in PRIVATE:
             for concurrency in levels:
                 for name, url, headers in targets:
-                    extra = {"Content-Type": "application/json"} if body else {}
-                    rows.append(measured(name, wrk(url + path, concurrency, seconds, method, body,
-                                                   {**headers, **extra})))
+                    rows.append(private(name, url, headers, method, path, body, concurrency, seconds))
         report.append("## Proxied private requests\n\nClosed loop: each connection sends its next request as "
                       "soon as it has an answer, so from 16 connections on, signvault runs flat out and its "
                       "latency is mostly queueing.\n\n" + table(rows))
@@ -382,15 +388,10 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="signvault-bench-") as tmp, ExitStack() as stack:
         real = start_stack(stack, Path(tmp), args.log_level, args.real_latency_ms, args.real_jitter_ms)
-        rows = []
-        for method, path, body in (("GET", "/api/v5/account/balance", ""), ("POST", "/api/v5/trade/order", ORDER)):
-            for name, url, headers in real.targets:
-                extra = {"Content-Type": "application/json"} if body else {}
-                rows.append(measured(name, wrk(url + path, 64, seconds, method, body, {**headers, **extra})))
+        rows = [private(name, url, headers, *request, 64, seconds)
+                for request in PRIVATE for name, url, headers in real.targets]
         url, headers = start_busy_polling(stack, Path(tmp) / "busy-poll", real.exchange_port, args.log_level)
-        for method, path, body in (("GET", "/api/v5/account/balance", ""), ("POST", "/api/v5/trade/order", ORDER)):
-            extra = {"Content-Type": "application/json"} if body else {}
-            rows.append(measured(BUSY_POLL, wrk(url + path, 64, seconds, method, body, {**headers, **extra})))
+        rows += [private(BUSY_POLL, url, headers, *request, 64, seconds) for request in PRIVATE]
         low, high = args.real_latency_ms - args.real_jitter_ms, args.real_latency_ms + args.real_jitter_ms
         report.append(f"## 64 clients, exchange round trip {args.real_latency_ms:g} ± {args.real_jitter_ms:g} ms\n\n"
                       f"Closed loop again, against a fake exchange that answers in {low:g} to {high:g} ms, "

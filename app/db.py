@@ -9,9 +9,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
+import sqlalchemy
 from fastapi import Depends, Request
 from sqlalchemy import DateTime, MetaData, event, make_url
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import URL, Dialect, Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
@@ -67,6 +68,17 @@ def _create_private_sqlite_file(url: str) -> None:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
+def sqlite_file(url: URL) -> str | None:
+    """The file a SQLite URL names; None for other databases, in-memory ones and `file:` URIs,
+    which a second connection would not reach in the same way."""
+    if url.get_backend_name() != "sqlite":
+        return None
+    database = url.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return database
+
+
 def create_engine(url: str) -> AsyncEngine:
     # hide_parameters: a failed INSERT must never print the ciphertext or token hash it carried.
     kwargs: dict[str, Any] = {"hide_parameters": True, "pool_pre_ping": True}
@@ -75,18 +87,26 @@ def create_engine(url: str) -> AsyncEngine:
         _create_private_sqlite_file(url)
     engine = create_async_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
-        _serialise_sqlite_writers(engine)
+        _serialise_sqlite_writers(engine.sync_engine)
     return engine
 
 
-def _serialise_sqlite_writers(engine: AsyncEngine) -> None:
+def create_thread_engine(path: str) -> Engine:
+    """A synchronous engine on the app's SQLite file, for a thread that runs whole transactions in one
+    hand-off from the event loop (app/idempotency/store.py); the same pragmas and IMMEDIATE begins."""
+    engine = sqlalchemy.create_engine(f"sqlite:///{path}", hide_parameters=True, connect_args={"timeout": 30})
+    _serialise_sqlite_writers(engine)
+    return engine
+
+
+def _serialise_sqlite_writers(engine: Engine) -> None:
     """Begin every SQLite transaction IMMEDIATE, so two writers queue instead of failing with 'locked'.
 
     With the default deferred BEGIN, two transactions that both read and then write deadlock and
     one fails at once regardless of the busy timeout (two concurrent rotations would see a 500).
     """
 
-    @event.listens_for(engine.sync_engine, "connect")
+    @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _: Any) -> None:
         dbapi_connection.isolation_level = None  # we emit BEGIN ourselves
         cursor = dbapi_connection.cursor()
@@ -95,7 +115,7 @@ def _serialise_sqlite_writers(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
+    @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
         # Read-only sessions (see create_readonly_sessionmaker) must not queue behind writers.
         readonly = connection.get_execution_options().get(READONLY, False)

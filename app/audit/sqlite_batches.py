@@ -31,7 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from sqlalchemy import insert
-from sqlalchemy.engine import URL, Dialect
+from sqlalchemy.engine import Dialect
 
 from app.audit.models import AuditEvent
 
@@ -49,17 +49,6 @@ BUSY_TIMEOUT_S = 30  # as the app's engine: wait for another writer rather than 
 BACKGROUND_NICENESS = 10
 # Rows that have waited this long are late: the idle thread is not getting the core.
 LATE_S = 0.5
-
-
-def sqlite_file(url: URL) -> str | None:
-    """The file a SQLite URL names; None for other databases, in-memory ones and `file:` URIs,
-    which a second connection would not reach in the same way."""
-    if url.get_backend_name() != "sqlite":
-        return None
-    database = url.database
-    if not database or database == ":memory:" or database.startswith("file:"):
-        return None
-    return database
 
 
 class SqliteBatches:

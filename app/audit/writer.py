@@ -21,8 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app import metrics
 from app.audit.models import AuditEvent
-from app.audit.sqlite_batches import LATE_S, SLICE, SqliteBatches, sqlite_file
-from app.db import utcnow
+from app.audit.sqlite_batches import LATE_S, SLICE, SqliteBatches
+from app.db import sqlite_file, utcnow
 
 log = logging.getLogger("signvault.audit")
 

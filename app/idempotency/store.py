@@ -4,25 +4,38 @@ The claim is its own committed transaction, so a concurrent duplicate sees it at
 answer is stored once the request has gone to the exchange, including a 502/504 whose outcome is
 unknown, so a retry can never send a second order. A request signvault refused before sending
 releases its key.
+
+Each step is one transaction, written once as a function of a synchronous Session. On a SQLite
+file the whole transaction runs in a thread of its own, in one hand-off from the event loop;
+through aiosqlite every driver call was a trip to its thread and back (~32 for a claim and its
+completion), and on a 2-core VM a keyed order spent ~8 ms on them: ~190 keyed orders/s from 64
+connections. Other databases run the same function through the async session (`run_sync`).
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import hashlib
 import re
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TypeVar
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
 
-from app.db import utcnow
+from app.db import create_thread_engine, utcnow
 from app.errors import Conflict, InvalidInput, ProblemError
 from app.idempotency.models import IdempotencyRecord
 
 KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,128}$")
 KEEP_FOR = timedelta(hours=24)
+T = TypeVar("T")
 
 
 class IdempotencyKeyReused(InvalidInput):
@@ -55,46 +68,75 @@ def check_key(key: str) -> str:
 
 
 class IdempotencyStore:
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], sqlite_path: str | None = None) -> None:
         self._sessionmaker = sessionmaker
+        self._engine = create_thread_engine(sqlite_path) if sqlite_path else None
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="signvault-idempotency") if sqlite_path else None
 
     async def claim(self, client_id: str, key: str, print_: str) -> StoredAnswer | None:
         """None: the key is ours, go ahead. A StoredAnswer: replay it. Raises for a reuse or a duplicate."""
-        now = utcnow()
-        try:
-            async with self._sessionmaker() as session, session.begin():
-                await session.execute(delete(IdempotencyRecord).where(
-                    IdempotencyRecord.client_id == client_id, IdempotencyRecord.key == key,
-                    IdempotencyRecord.created_at < now - KEEP_FOR))
-                session.add(IdempotencyRecord(client_id=client_id, key=key, fingerprint=print_, created_at=now))
-            return None
-        except IntegrityError:
-            pass
-        async with self._sessionmaker() as session:
-            record = await session.scalar(select(IdempotencyRecord).where(
-                IdempotencyRecord.client_id == client_id, IdempotencyRecord.key == key))
-        if record is None:  # released between our insert and this read: the caller may try again
-            raise IdempotencyKeyInFlight("the key was just released; retry")
-        if record.fingerprint != print_:
-            raise IdempotencyKeyReused("this Idempotency-Key was first used for a different request")
-        if record.completed_at is None:
-            raise IdempotencyKeyInFlight("the first request with this key has not finished; retry later")
-        return StoredAnswer(record.status or 500, [(k, v) for k, v in record.headers or []], record.body or b"")
+        return await self._run(functools.partial(_claim, client_id=client_id, key=key, print_=print_))
 
     async def complete(self, client_id: str, key: str, answer: StoredAnswer) -> None:
-        async with self._sessionmaker() as session, session.begin():
-            record = await session.get(IdempotencyRecord, (client_id, key))
-            if record is not None:
-                record.completed_at = utcnow()
-                record.status = answer.status
-                record.headers = [[k, v] for k, v in answer.headers]
-                record.body = answer.body
+        await self._run(functools.partial(_complete, client_id=client_id, key=key, answer=answer))
 
     async def release(self, client_id: str, key: str) -> None:
-        async with self._sessionmaker() as session, session.begin():
-            await session.execute(delete(IdempotencyRecord).where(
+        await self._run(functools.partial(_release, client_id=client_id, key=key))
+
+    async def close(self) -> None:
+        if self._thread is not None and self._engine is not None:
+            await asyncio.get_running_loop().run_in_executor(self._thread, self._engine.dispose)
+            self._thread.shutdown(wait=True)
+
+    async def _run(self, work: Callable[[Session], T]) -> T:
+        if self._thread is None:
+            async with self._sessionmaker() as session:
+                return await session.run_sync(work)
+        return await asyncio.get_running_loop().run_in_executor(self._thread, self._in_thread, work)
+
+    def _in_thread(self, work: Callable[[Session], T]) -> T:
+        with Session(self._engine, expire_on_commit=False) as session:
+            return work(session)
+
+
+def _claim(session: Session, *, client_id: str, key: str, print_: str) -> StoredAnswer | None:
+    now = utcnow()
+    try:
+        with session.begin():
+            session.execute(delete(IdempotencyRecord).where(
                 IdempotencyRecord.client_id == client_id, IdempotencyRecord.key == key,
-                IdempotencyRecord.completed_at.is_(None)))
+                IdempotencyRecord.created_at < now - KEEP_FOR))
+            session.add(IdempotencyRecord(client_id=client_id, key=key, fingerprint=print_, created_at=now))
+        return None
+    except IntegrityError:
+        pass
+    with session.begin():
+        record = session.scalar(select(IdempotencyRecord).where(
+            IdempotencyRecord.client_id == client_id, IdempotencyRecord.key == key))
+    if record is None:  # released between our insert and this read: the caller may try again
+        raise IdempotencyKeyInFlight("the key was just released; retry")
+    if record.fingerprint != print_:
+        raise IdempotencyKeyReused("this Idempotency-Key was first used for a different request")
+    if record.completed_at is None:
+        raise IdempotencyKeyInFlight("the first request with this key has not finished; retry later")
+    return StoredAnswer(record.status or 500, [(k, v) for k, v in record.headers or []], record.body or b"")
+
+
+def _complete(session: Session, *, client_id: str, key: str, answer: StoredAnswer) -> None:
+    with session.begin():
+        record = session.get(IdempotencyRecord, (client_id, key))
+        if record is not None:
+            record.completed_at = utcnow()
+            record.status = answer.status
+            record.headers = [[k, v] for k, v in answer.headers]
+            record.body = answer.body
+
+
+def _release(session: Session, *, client_id: str, key: str) -> None:
+    with session.begin():
+        session.execute(delete(IdempotencyRecord).where(
+            IdempotencyRecord.client_id == client_id, IdempotencyRecord.key == key,
+            IdempotencyRecord.completed_at.is_(None)))
 
 
 def problem_answer(exc: ProblemError) -> StoredAnswer:

@@ -17,9 +17,9 @@ from sqlalchemy import make_url
 
 from app import metrics
 from app.audit.models import AuditEvent
-from app.audit.sqlite_batches import BACKGROUND_NICENESS, SLICE, SqliteBatches, sqlite_file
+from app.audit.sqlite_batches import BACKGROUND_NICENESS, SLICE, SqliteBatches
 from app.audit.writer import AuditWriter
-from app.db import create_engine, create_sessionmaker, utcnow
+from app.db import create_engine, create_sessionmaker, sqlite_file, utcnow
 from app.migrate import upgrade_to_head
 from tests.audit.test_writer import _row
 

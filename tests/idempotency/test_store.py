@@ -1,0 +1,55 @@
+"""The Idempotency-Key store on each backend: a SQLite file in its own thread, PostgreSQL through the
+async session. Claim, replay, reuse, in-flight and release behave the same on both."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.idempotency.store import IdempotencyKeyInFlight, IdempotencyKeyReused, IdempotencyStore, StoredAnswer
+from tests.conftest import ADMIN
+
+T = TypeVar("T")
+ANSWER = StoredAnswer(200, [("content-type", "application/json")], b'{"ordId":"1"}')
+
+
+def _on_app_loop(api: TestClient, work: Callable[[IdempotencyStore], Awaitable[T]]) -> T:
+    async def call() -> T:
+        return await work(api.app.state.idempotency)  # type: ignore[attr-defined]
+
+    assert api.portal is not None
+    return api.portal.call(call)
+
+
+@pytest.fixture
+def client_id(api: TestClient) -> str:
+    created = api.post("/admin/clients", headers=ADMIN, json={"name": "keyed-bot", "permissions": ["trade"]})
+    return str(created.json()["id"])
+
+
+def test_a_key_is_claimed_once_then_replayed(api: TestClient, client_id: str) -> None:
+    assert _on_app_loop(api, lambda store: store.claim(client_id, "order-1", "print-a")) is None
+    with pytest.raises(IdempotencyKeyInFlight):
+        _on_app_loop(api, lambda store: store.claim(client_id, "order-1", "print-a"))
+    _on_app_loop(api, lambda store: store.complete(client_id, "order-1", ANSWER))
+    assert _on_app_loop(api, lambda store: store.claim(client_id, "order-1", "print-a")) == ANSWER
+    with pytest.raises(IdempotencyKeyReused):
+        _on_app_loop(api, lambda store: store.claim(client_id, "order-1", "print-b"))
+
+
+def test_a_released_key_can_be_claimed_again_and_a_completed_one_is_kept(api: TestClient, client_id: str) -> None:
+    assert _on_app_loop(api, lambda store: store.claim(client_id, "order-2", "print-a")) is None
+    _on_app_loop(api, lambda store: store.release(client_id, "order-2"))
+    assert _on_app_loop(api, lambda store: store.claim(client_id, "order-2", "print-b")) is None
+    _on_app_loop(api, lambda store: store.complete(client_id, "order-2", ANSWER))
+    _on_app_loop(api, lambda store: store.release(client_id, "order-2"))  # only an unfinished claim is released
+    assert _on_app_loop(api, lambda store: store.claim(client_id, "order-2", "print-b")) == ANSWER
+
+
+def test_a_sqlite_file_runs_the_store_in_a_thread_of_its_own(api: TestClient, client_id: str) -> None:
+    store = api.app.state.idempotency  # type: ignore[attr-defined]
+    on_sqlite_file = str(api.app.state.settings.resolved_database_url).startswith("sqlite")  # type: ignore[attr-defined]
+    assert (store._thread is not None) == on_sqlite_file

@@ -94,7 +94,8 @@ def create_engine(url: str) -> AsyncEngine:
 def create_thread_engine(path: str) -> Engine:
     """A synchronous engine on the app's SQLite file, for a thread that runs whole transactions in one
     hand-off from the event loop (app/idempotency/store.py); the same pragmas and IMMEDIATE begins."""
-    engine = sqlalchemy.create_engine(f"sqlite:///{path}", hide_parameters=True, connect_args={"timeout": 30})
+    engine = sqlalchemy.create_engine(URL.create("sqlite", database=path), hide_parameters=True,
+                                      connect_args={"timeout": 30})
     _serialise_sqlite_writers(engine)
     return engine
 

@@ -7,7 +7,7 @@ import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.errors import PROBLEM_JSON, TYPE_PREFIX
+from app.errors import TYPE_PREFIX, send_problem
 
 _LENGTH_FRAMED = frozenset({"1.0", "1.1"})
 
@@ -72,8 +72,5 @@ def declares_over(content_length: bytes | str, limit: int) -> bool:
 
 
 async def refuse_too_large(send: Send, limit: int) -> None:
-    body = _problem(limit)
-    await send({"type": "http.response.start", "status": 413,
-                "headers": [(b"content-type", PROBLEM_JSON.encode()), (b"content-length", str(len(body)).encode())]})
-    await send({"type": "http.response.body", "body": body})
+    await send_problem(send, 413, _problem(limit))
 

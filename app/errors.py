@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Send
 
 log = logging.getLogger("signvault.errors")
 
@@ -135,6 +136,13 @@ def answered(exc: ProblemError) -> Problem:
 def log_unexpected(exc: BaseException) -> None:
     # The engine runs with hide_parameters=True, so a driver error in this traceback quotes no values.
     log.error("unhandled %s", type(exc).__name__, exc_info=(type(exc), exc, exc.__traceback__))
+
+
+async def send_problem(send: Send, status: int, body: bytes) -> None:
+    """A problem+json answer written straight to ASGI, by the guards that run before any routing."""
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", PROBLEM_JSON.encode()), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
 
 
 def problem_bytes(problem: Problem) -> bytes:

@@ -12,7 +12,7 @@ from urllib.parse import unquote_to_bytes
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.errors import PROBLEM_JSON, TYPE_PREFIX
+from app.errors import TYPE_PREFIX, send_problem
 
 _CONTROL = re.compile(rb"[\x00-\x1f\x7f]")
 _BODY = json.dumps({
@@ -33,9 +33,7 @@ class RequestGuard:
 
 
 async def refuse_control(send: Send) -> None:
-    await send({"type": "http.response.start", "status": 400,
-                "headers": [(b"content-type", PROBLEM_JSON.encode()), (b"content-length", str(len(_BODY)).encode())]})
-    await send({"type": "http.response.body", "body": _BODY})
+    await send_problem(send, 400, _BODY)
 
 
 def has_control(scope: Scope) -> bool:

@@ -13,7 +13,8 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from fastapi import Depends, Request
-from redis.exceptions import RedisError
+
+from app.redis_client import failures as redis_failures
 
 log = logging.getLogger("signvault.cache")
 
@@ -37,7 +38,7 @@ class Invalidation:
         if self._redis is not None:
             try:
                 await self._redis.publish(self._channel, b"*")
-            except RedisError as exc:  # other replicas fall back on their caches' expiry
+            except redis_failures() as exc:  # other replicas fall back on their caches' expiry
                 log.warning("could not announce a change to other replicas: %s", type(exc).__name__)
 
     def start(self) -> None:
@@ -59,7 +60,7 @@ class Invalidation:
                     async for message in pubsub.listen():
                         if message.get("type") == "message":
                             self._forget()
-            except (RedisError, OSError) as exc:
+            except redis_failures() as exc:
                 log.warning("change announcements lost (%s); retrying", type(exc).__name__)
                 await asyncio.sleep(1.0)
 

@@ -7,13 +7,12 @@ import time
 from collections.abc import Sequence
 from typing import Literal
 
-from redis.exceptions import RedisError
-
 from app import metrics
 from app.errors import ProblemError, ServiceUnavailable
 from app.limits.budgets import Budget
 from app.limits.memory import MemoryWindows, retry_after_header
 from app.limits.redis_store import RedisWindows
+from app.redis_client import failures as redis_failures
 
 log = logging.getLogger("signvault.limits")
 
@@ -82,7 +81,7 @@ class Limiter:
         if time.monotonic() >= self._redis_down_until:
             try:
                 return await self.shared.acquire(budgets, cooldowns)
-            except (RedisError, OSError) as exc:
+            except redis_failures() as exc:
                 self._redis_down_until = time.monotonic() + BREAKER_S
                 metrics.LIMIT_STORE_ERRORS.inc()
                 log.warning("rate-limit store unreachable (%s)", type(exc).__name__)
@@ -98,7 +97,7 @@ class Limiter:
         if self.shared is not None:
             try:
                 await self.shared.cool_down(key, seconds)
-            except (RedisError, OSError):
+            except redis_failures():
                 metrics.LIMIT_STORE_ERRORS.inc()
 
     async def reconcile(self, budget: Budget, used: int) -> None:
@@ -106,5 +105,5 @@ class Limiter:
         if self.shared is not None:
             try:
                 await self.shared.reconcile(budget, used)
-            except (RedisError, OSError):
+            except redis_failures():
                 metrics.LIMIT_STORE_ERRORS.inc()

@@ -14,9 +14,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from redis.exceptions import LockError, RedisError
-
 from app.errors import ServiceUnavailable
+from app.redis_client import failures as redis_failures
 
 # max(stored + 1, Redis' own clock in µs): atomic, and immune to a replica's drifting clock.
 _NEXT_NONCE = """
@@ -69,19 +68,19 @@ class RedisNonceSource(NonceSource):
                                     blocking_timeout=self._hold_s)
             try:
                 acquired = await lock.acquire()
-            except RedisError:
+            except redis_failures():
                 raise NonceStoreUnavailable("the shared nonce store (Redis) is unreachable") from None
             if not acquired:
                 raise NonceStoreUnavailable("another replica held this key's send order too long")
             try:
                 yield
             finally:
-                with contextlib.suppress(RedisError, LockError):
+                with contextlib.suppress(*redis_failures()):
                     await lock.release()
 
     async def next(self, key: str) -> int:
         try:
             return int(await self._script(keys=[f"{self._prefix}nonce:{key}"]))
-        except RedisError:
+        except redis_failures():
             # Without the shared high-water mark a nonce could repeat another replica's: fail closed.
             raise NonceStoreUnavailable("the shared nonce store (Redis) is unreachable") from None

@@ -3,7 +3,11 @@
 Requests per second and latency drift 15-25% between runs on a shared machine, and by 2-3.5 times
 between machines (README "Speed"). The number of CPU instructions a request takes does not: under
 valgrind's callgrind it is the same for the same code and inputs whatever else the machine is doing.
-So a change that claims to make signvault cheaper can be checked here, on any machine, in a minute.
+So a change that claims to make signvault cheaper can be checked here, on any machine, in a minute
+or two. Not to the instruction, though: timers (the audit writer's 0.2 s batches, cache refreshes,
+clock syncs) fire by the wall clock, so how many requests share their cost varies. With 400
+requests of each kind, two runs of the same code gave GET 821k and 794k on the event loop; with 800,
+805k and 806k (POST 855k and 851k, /sign 693k and 691k). The default is 1,000.
 
 One signvault worker runs under callgrind, with counting off until its caches are warm; then one
 keep-alive connection sends `--requests` of each kind one after another, and the count is read per
@@ -81,7 +85,7 @@ def counted(out: Path, pid: int, dump: int) -> dict[int, int]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.instructions", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--requests", type=int, default=400, help="counted requests of each kind (default 400)")
+    parser.add_argument("--requests", type=int, default=1000, help="counted requests of each kind (default 1000)")
     args = parser.parse_args(argv)
     if not shutil.which("valgrind") or not shutil.which("callgrind_control"):
         raise SystemExit("bench: needs valgrind (Debian/Ubuntu: apt-get install valgrind)")

@@ -25,7 +25,7 @@ from app.cache.invalidation import Invalidation
 from app.clients.routes import me_router
 from app.clients.routes import router as clients_router
 from app.credentials.routes import router as credentials_router
-from app.db import create_engine, create_readonly_sessionmaker, create_sessionmaker, sqlite_file
+from app.db import create_engine, create_readonly_sessionmaker, create_sessionmaker
 from app.egress.monitor import EgressMonitor
 from app.egress.routes import router as egress_router
 from app.errors import install_error_handlers
@@ -83,7 +83,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     engine = create_engine(settings.resolved_database_url)
     app.state.sessionmaker = create_sessionmaker(engine)
     app.state.readonly_sessionmaker = create_readonly_sessionmaker(engine)
-    app.state.idempotency = IdempotencyStore(app.state.sessionmaker, sqlite_file(engine.url))
+    app.state.idempotency = IdempotencyStore(engine)
     # A spinning loop leaves no idle time for the audit thread that waits for it (sqlite_batches).
     app.state.audit_writer = AuditWriter(engine, app.state.sessionmaker, idle_priority=not settings.busy_poll)
     signing: Signing | None = None

@@ -13,9 +13,14 @@ One signvault worker runs under callgrind, with counting off until its caches ar
 keep-alive connection sends `--requests` of each kind one after another, and the count is read per
 thread: the event loop's, and the others' (the audit writer, the idempotency store). Against wrk at 64
 connections, the event loop's count per proxied GET was ~4% lower (787k against 819k): each loop pass
-served several requests. The time an instruction takes is another matter: on the bench's 2-core VMs
-a request cost about twice the CPU time at 1,000 req/s that it cost saturated, for the same count
-(caches and a core woken from idle), so compare these numbers with each other, not with microseconds.
+served several requests, and each audit batch more rows. Audit rows are the one cost this count
+overstates: under valgrind one connection sends a few dozen requests a second, so the writer's
+per-batch work is shared by few rows. Turning the rows off took 140k of a GET's 857k instructions
+here (loop and thread), against 93k of 827k with wrk keeping the worker saturated.
+
+The time an instruction takes is another matter: on the bench's 2-core VMs a request cost about
+twice the CPU time at 1,000 req/s that it cost saturated, for the same count (caches and a core
+woken from idle), so compare these numbers with each other, not with microseconds.
 """
 
 from __future__ import annotations

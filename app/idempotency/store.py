@@ -108,14 +108,15 @@ def _claim(connection: Connection, *, client_id: str, key: str, print_: str) -> 
     try:
         with connection.begin():
             connection.execute(delete(_KEYS).where(_KEYS.c.client_id == client_id, _KEYS.c.key == key,
-                                                _KEYS.c.created_at < now - KEEP_FOR))
+                                                   _KEYS.c.created_at < now - KEEP_FOR))
             connection.execute(insert(_KEYS).values(client_id=client_id, key=key, fingerprint=print_, created_at=now))
         return None
     except IntegrityError:
         pass
     with connection.begin():
-        record = connection.execute(select(_KEYS.c.fingerprint, _KEYS.c.completed_at, _KEYS.c.status, _KEYS.c.headers,
-                                        _KEYS.c.body).where(_KEYS.c.client_id == client_id, _KEYS.c.key == key)).first()
+        record = connection.execute(select(
+            _KEYS.c.fingerprint, _KEYS.c.completed_at, _KEYS.c.status, _KEYS.c.headers, _KEYS.c.body,
+        ).where(_KEYS.c.client_id == client_id, _KEYS.c.key == key)).first()
     if record is None:  # released between our insert and this read: the caller may try again
         raise IdempotencyKeyInFlight("the key was just released; retry")
     if record.fingerprint != print_:
@@ -134,7 +135,7 @@ def _complete(connection: Connection, *, client_id: str, key: str, answer: Store
 def _release(connection: Connection, *, client_id: str, key: str) -> None:
     with connection.begin():
         connection.execute(delete(_KEYS).where(_KEYS.c.client_id == client_id, _KEYS.c.key == key,
-                                            _KEYS.c.completed_at.is_(None)))
+                                               _KEYS.c.completed_at.is_(None)))
 
 
 def problem_answer(exc: ProblemError) -> StoredAnswer:

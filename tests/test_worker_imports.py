@@ -42,4 +42,5 @@ def test_a_worker_without_redis_never_imports_it_and_a_restart_skips_alembic(tmp
 
 
 def test_head_is_the_newest_migration() -> None:
-    assert ScriptDirectory.from_config(alembic_config()).get_current_head() == HEAD
+    newest = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert newest == HEAD, f"a new migration: set HEAD = {newest!r} in app/migrate.py"

@@ -26,7 +26,6 @@ woken from idle), so compare these numbers with each other, not with microsecond
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import shutil
 import socket
@@ -36,22 +35,33 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
-from bench.run import ORDER, ROOT, SIGNVAULT, enrol, fake_exchange, free_port, process, signvault_env, wait_ready
+from bench.run import (
+    PRIVATE,
+    ROOT,
+    SIGN_BODY,
+    SIGNVAULT,
+    enrol,
+    fake_exchange,
+    free_port,
+    process,
+    signvault_env,
+    wait_ready,
+)
 
 WARM = 300  # requests of each kind before counting: caches loaded, clocks synced, connections open
 FLUSH_S = 2.0  # the audit writer gathers rows for 0.2 s, then writes them in its own thread
-SIGN_BODY = json.dumps({"credential": "bench", "method": "GET", "path": "/api/v5/account/balance"})
 
 
 def requests(token: str) -> dict[str, bytes]:
     """Each kind's whole HTTP/1.1 request, as a bot would send it."""
     head = f"Host: signvault\r\nX-Signvault-Token: {token}\r\n"
-    post = f"{head}Content-Type: application/json\r\nContent-Length: "
-    return {
-        "proxied GET": f"GET /proxy/okx/api/v5/account/balance HTTP/1.1\r\n{head}\r\n".encode(),
-        "proxied POST": f"POST /proxy/okx/api/v5/trade/order HTTP/1.1\r\n{post}{len(ORDER)}\r\n\r\n{ORDER}".encode(),
-        "/sign": f"POST /sign HTTP/1.1\r\n{post}{len(SIGN_BODY)}\r\n\r\n{SIGN_BODY}".encode(),
-    }
+
+    def request(method: str, target: str, body: str) -> bytes:
+        framing = f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n" if body else ""
+        return f"{method} {target} HTTP/1.1\r\n{head}{framing}\r\n{body}".encode()
+
+    proxied = {f"proxied {method}": request(method, f"/proxy/okx{path}", body) for method, path, body in PRIVATE}
+    return {**proxied, "/sign": request("POST", "/sign", SIGN_BODY)}
 
 
 def exchange(connection: socket.socket, request: bytes) -> None:

@@ -45,6 +45,7 @@ BUSY_POLL_NOTE = (f"`{BUSY_POLL}`: a second worker with SIGNVAULT_BUSY_POLL=true
                   "after the others: its event loop spins instead of sleeping, and keeps the core busy.")
 ORDER = '{"instId":"BTC-USDT","tdMode":"cash","side":"buy","ordType":"market","sz":"1"}'
 PRIVATE = (("GET", "/api/v5/account/balance", ""), ("POST", "/api/v5/trade/order", ORDER))  # (method, path, body)
+SIGN_BODY = json.dumps({"credential": "bench", "method": "GET", "path": PRIVATE[0][1]})
 
 
 @dataclass
@@ -378,9 +379,7 @@ def main(argv: list[str] | None = None) -> int:
                       "busy but not saturated.\n\n" + table(paced) + "\n\n"
                       f"signvault's CPU per request: {'; '.join(cpu_lines)}. Requests arriving at random "
                       "queue behind each other in proportion to how busy the worker is. " + BUSY_POLL_NOTE)
-        sign = wrk(f"{base}/sign", 64, seconds, "POST", json.dumps(
-            {"credential": "bench", "method": "GET", "path": "/api/v5/account/balance"}),
-            {**bot, "Content-Type": "application/json"})
+        sign = wrk(f"{base}/sign", 64, seconds, "POST", SIGN_BODY, {**bot, "Content-Type": "application/json"})
         report.append(f"## /sign\n\n64 connections: **{sign.rps:,.0f} req/s**, p50 {sign.p50:.3f} ms, "
                       f"p99 {sign.p99:.3f} ms, non-2xx {sign.errors}.")
         report.append(f"## Memory\n\nsignvault worker resident after the runs: **{rss_mb(signvault.pid):.0f} MB**.")

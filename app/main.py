@@ -12,7 +12,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app import __version__, busy_poll
 from app.admin.bootstrap import ensure_admin_token
@@ -131,6 +131,16 @@ class SignvaultApp(FastAPI):
         routes = {r.path: r for r in proxy_router.routes if isinstance(r, APIRoute)}
         return SigningGateway(super().build_middleware_stack(), max_body_bytes=settings.max_body_bytes,
                               proxy_route=routes[PROXY_ROUTE], sign_route=routes[SIGN_ROUTE])
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # An HTTP request goes straight to the gateway, as Starlette would send it: FastAPI's own
+        # __call__ only asks whether its telemetry is on (it is off, see create_app) and adds a
+        # coroutine to every resumption of the request. Lifespan and a root_path take its way.
+        if scope["type"] == "http" and self.middleware_stack is not None and not self.root_path:
+            scope["app"] = self
+            await self.middleware_stack(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -12,24 +12,24 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
-from app.clients.models import Client
+from app.clients.grants import SigningClient
 
 TTL_S = 5.0
 REFRESH_S = 1.0
 MAX_ENTRIES = 50_000
 
-Loader = Callable[[], Awaitable[Client]]
+Loader = Callable[[], Awaitable[SigningClient]]
 
 
 class ClientCache:
     def __init__(self, ttl_s: float = TTL_S, refresh_s: float = REFRESH_S) -> None:
         self._ttl_s = ttl_s
         self._refresh_s = min(refresh_s, ttl_s)
-        self._entries: dict[str, tuple[float, Client]] = {}
-        self._loading: dict[str, asyncio.Task[Client]] = {}
+        self._entries: dict[str, tuple[float, SigningClient]] = {}
+        self._loading: dict[str, asyncio.Task[SigningClient]] = {}
         self._generation = 0  # bumped by clear(): a load begun before it must not store its answer
 
-    async def get(self, token_hash: str, load: Loader) -> Client:
+    async def get(self, token_hash: str, load: Loader) -> SigningClient:
         """The cached client, else `load()`'s (which raises for a token that is not valid)."""
         entry = self._entries.get(token_hash)
         if entry is not None:
@@ -47,13 +47,13 @@ class ClientCache:
         self._loading.clear()
         self._generation += 1
 
-    def _start(self, token_hash: str, load: Loader) -> asyncio.Task[Client]:
+    def _start(self, token_hash: str, load: Loader) -> asyncio.Task[SigningClient]:
         task = asyncio.ensure_future(self._load(token_hash, load, self._generation))
         task.add_done_callback(_consume)
         self._loading[token_hash] = task
         return task
 
-    async def _load(self, token_hash: str, load: Loader, generation: int) -> Client:
+    async def _load(self, token_hash: str, load: Loader, generation: int) -> SigningClient:
         try:
             client = await load()
         except BaseException:
@@ -70,7 +70,7 @@ class ClientCache:
         return client
 
 
-def _consume(task: asyncio.Task[Client]) -> None:
+def _consume(task: asyncio.Task[SigningClient]) -> None:
     # Waiters get a failed load's error through their shields; a background refresh has none, and
     # its failure has already dropped the entry. Reading it here keeps asyncio from warning.
     if not task.cancelled():

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.audit.context import start_audit
 from app.cache.clients import ClientCache
 from app.clients import repository
+from app.clients.grants import SigningClient
 from app.clients.models import Client
 from app.db import SessionDep
 from app.errors import NotAuthenticated
@@ -50,16 +51,16 @@ async def require_client(
 ClientDep = Annotated[Client, Depends(require_client)]
 
 
-async def signing_client(state: Any, presented: str | None) -> Client:
+async def signing_client(state: Any, presented: str | None) -> SigningClient:
     """The check for /proxy and /sign: from the client cache, else on a short read-only session
     closed before the exchange call. Admin writes clear the cache on every replica. `state` is the
-    app's state (client_cache, readonly_sessionmaker)."""
+    app's state (client_cache, readonly_sessionmaker). The client comes as plain values (grants.py)."""
     if not presented:
         raise _token_missing()
 
-    async def load() -> Client:
+    async def load() -> SigningClient:
         async with state.readonly_sessionmaker() as session:
-            return await _client_for(session, presented)
+            return SigningClient.of(await _client_for(session, presented))
 
     cache: ClientCache = state.client_cache
     return await cache.get(hash_token(presented), load)
@@ -67,10 +68,10 @@ async def signing_client(state: Any, presented: str | None) -> Client:
 
 async def require_signing_client(
     request: Request, presented: Annotated[str | None, Depends(client_token)],
-) -> Client:
+) -> SigningClient:
     client = await signing_client(request.app.state, presented)
     start_audit(request.scope, "client", client.name)
     return client
 
 
-SigningClientDep = Annotated[Client, Depends(require_signing_client)]
+SigningClientDep = Annotated[SigningClient, Depends(require_signing_client)]

@@ -22,7 +22,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from app.audit.context import AuditContext, start_audit
 from app.body_limit import declares_over, refuse_too_large
 from app.clients.auth import signing_client
-from app.clients.models import Client
+from app.clients.grants import SigningClient
 from app.errors import (
     PROBLEM_JSON,
     InvalidInput,
@@ -127,7 +127,7 @@ class _Call:
     state: Any  # the app's state
     service: SigningService
     headers: dict[str, str]
-    client: Client
+    client: SigningClient
     audit: AuditContext
 
 
@@ -202,7 +202,7 @@ def _sign_request(raw: bytes, content_type: str | None) -> SignRequest:
         raise invalid_input(exc.errors(include_input=False)) from None
 
 
-async def _forward_once(store: IdempotencyStore, service: SigningService, prepared: Prepared, client: Client,
+async def _forward_once(store: IdempotencyStore, service: SigningService, prepared: Prepared, client: SigningClient,
                         key: str, credential: str | None) -> Answer:
     """Idempotency-Key: the first request goes out; the same one again gets the stored answer."""
     up = prepared.request

@@ -15,6 +15,7 @@ from collections import OrderedDict
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.clients.grants import GrantedCredential
 from app.credentials import repository
 from app.credentials.models import Credential
 from app.errors import NotFound
@@ -36,7 +37,7 @@ class SigningKeyCache:
         self._keys: OrderedDict[tuple[str, int], SigningKey] = OrderedDict()
         self._loading: dict[tuple[str, int], asyncio.Future[SigningKey]] = {}
 
-    async def get(self, credential: Credential) -> SigningKey:
+    async def get(self, credential: Credential | GrantedCredential) -> SigningKey:
         cache_key = (credential.id, credential.active_version)
         key = self._keys.get(cache_key)
         if key is not None:
@@ -72,11 +73,11 @@ class SigningKeyCache:
         if len(self._keys) > self._max:
             self._keys.popitem(last=False)
 
-    async def _fetch(self, credential: Credential) -> SigningKey:
+    async def _fetch(self, credential: Credential | GrantedCredential) -> SigningKey:
         async with self._sessionmaker() as session:
             return await self._load(session, credential)
 
-    async def _load(self, session: AsyncSession, credential: Credential) -> SigningKey:
+    async def _load(self, session: AsyncSession, credential: Credential | GrantedCredential) -> SigningKey:
         version = await repository.get_version(session, credential.id, credential.active_version)
         spec = get_exchange(credential.exchange)
         if version is None or spec is None:

@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 
 from app import metrics
-from app.clients.models import Client
+from app.clients.grants import GrantedCredential, SigningClient
 from app.credentials.models import Credential
 from app.errors import Forbidden, InvalidInput, NotFound, ProblemError
 from app.exchanges import params
@@ -87,7 +87,7 @@ def adapter_for(exchange_id: str) -> Exchange:
     return adapter
 
 
-def choose_credential(client: Client, adapter: Exchange, ref: str | None) -> Credential:
+def choose_credential(client: SigningClient, adapter: Exchange, ref: str | None) -> GrantedCredential:
     """The named credential, or the client's only one for this exchange. Same answer for
     "does not exist" and "not yours", so a client cannot probe other clients' labels."""
     mine = [c for c in client.credentials if family(c.exchange) == family(adapter.id)]
@@ -109,7 +109,7 @@ def choose_credential(client: Client, adapter: Exchange, ref: str | None) -> Cre
                              f"this client holds {len(mine)} {adapter.id} credentials; name one")
 
 
-def granted(client: Client, ref: str) -> Credential:
+def granted(client: SigningClient, ref: str) -> GrantedCredential:
     """A credential the client holds, named by id, label or exchange:label (for /sign and logins)."""
     named = next((c for c in client.credentials if ref in (c.id, c.label, f"{c.exchange}:{c.label}")), None)
     if named is None:
@@ -117,7 +117,7 @@ def granted(client: Client, ref: str) -> Credential:
     return named
 
 
-def authorise(client: Client, credential: Credential, access: Access) -> None:
+def authorise(client: SigningClient, credential: GrantedCredential, access: Access) -> None:
     if not credential.enabled:
         raise PermissionDenied(f"credential '{credential.label}' is disabled")
     needed = "read" if access == "public" else access
@@ -133,8 +133,8 @@ class Prepared:
     request: UpstreamRequest  # stripped, not yet signed
     origin: str
     access: Access
-    client: Client | None  # None for an admin's connection check
-    credential: Credential | None  # None for public endpoints
+    client: SigningClient | None  # None for an admin's connection check
+    credential: GrantedCredential | None  # None for public endpoints
     key: SigningKey | None
 
     @property
@@ -163,7 +163,7 @@ class SigningService:
         origin = self.origin(adapter, environment, request.path)
         return request.changed(environment=environment, host=host_of(origin)), origin
 
-    async def prepare(self, client: Client, adapter: Exchange, request: UpstreamRequest,
+    async def prepare(self, client: SigningClient, adapter: Exchange, request: UpstreamRequest,
                       credential_ref: str | None, *, always_sign: bool = False) -> Prepared:
         duplicate = params.duplicated(request.query, request.body.decode("latin-1")
                                       if params.is_form(request.headers) else "")
@@ -198,7 +198,7 @@ class SigningService:
         exchange's own terms. It is paced like any call, and never raises for the exchange's answer."""
         adapter = adapter_for(credential.exchange)
         request, origin = self._aim(adapter, adapter.check_request(), credential.environment)
-        prepared = Prepared(adapter, request, origin, "read", None, credential, key)
+        prepared = Prepared(adapter, request, origin, "read", None, GrantedCredential.of(credential), key)
         try:
             response = await self.forward(prepared)
         except ProblemError as exc:
@@ -208,7 +208,8 @@ class SigningService:
         metrics.CREDENTIAL_CHECKS.labels(adapter.id, result.status).inc()
         return result
 
-    async def ws_login(self, client: Client, credential: Credential, options: dict[str, str]) -> dict[str, object]:
+    async def ws_login(self, client: SigningClient, credential: GrantedCredential,
+                       options: dict[str, str]) -> dict[str, object]:
         """A signed WebSocket login. A logged-in socket can place orders, so it needs `trade`;
         Gate signs one channel at a time, so there only order channels need it."""
         adapter = adapter_for(credential.exchange)

@@ -3,20 +3,23 @@ a credential id, a client name or a path."""
 
 from __future__ import annotations
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, generate_latest
+
+from app.loop_metrics import LoopCounter, LoopHistogram
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
-REQUESTS = Counter(
+# Updated by every request, on the event loop's thread only: app/loop_metrics.py.
+REQUESTS = LoopCounter(
     "signvault_requests_total", "Requests served, by route template.", ["route", "method", "status_class"],
     registry=REGISTRY)
-REQUEST_LATENCY = Histogram(
+REQUEST_LATENCY = LoopHistogram(
     "signvault_request_latency_seconds", "Time to answer a request, by route template.", ["route"],
     registry=REGISTRY, buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10))
-UPSTREAM_RESPONSES = Counter(
+UPSTREAM_RESPONSES = LoopCounter(
     "signvault_upstream_responses_total", "Responses from exchanges, by status class.",
     ["exchange", "status_class"], registry=REGISTRY)
-UPSTREAM_LATENCY = Histogram(
+UPSTREAM_LATENCY = LoopHistogram(
     "signvault_upstream_latency_seconds", "Time for an exchange to answer.", ["exchange"], registry=REGISTRY,
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
 THROTTLED = Counter(

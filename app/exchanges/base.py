@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from app.exchanges import params
+from app.exchanges.crypto import HmacKey
 
 KeyType = Literal["hmac", "ed25519", "rsa", "ecdsa"]
 SecretEncoding = Literal["utf8", "base64"]
@@ -158,6 +159,10 @@ class SigningKey:
     key_type: KeyType
     hmac_key: bytes = field(default=b"", repr=False)
     private_key: Any = field(default=None, repr=False)
+    hmac: HmacKey = field(init=False, repr=False, compare=False)  # hmac_key's, what HMAC signers use
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "hmac", HmacKey(self.hmac_key))
 
 
 @dataclass(frozen=True)

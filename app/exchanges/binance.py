@@ -29,7 +29,7 @@ from app.exchanges.base import (
     Usage,
     retry_after_s,
 )
-from app.exchanges.crypto import b64, hmac_sha256, sign_asymmetric
+from app.exchanges.crypto import b64, sign_asymmetric
 
 SPOT_HOSTS = {
     "live": "https://api.binance.com",
@@ -153,7 +153,7 @@ class Binance(Exchange):
             query = params.append(query, "timestamp", str(moment.now_ms))
         payload = (query + body).encode("latin-1")
         if key.key_type == "hmac":
-            signature = hmac_sha256(key.hmac_key, payload).hex()
+            signature = key.hmac.sha256(payload).hex()
         else:
             signature = quote(b64(sign_asymmetric(key.private_key, payload)), safe="")
         if in_body:

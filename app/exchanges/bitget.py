@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from app.exchanges.base import Exchange, ExchangeSpec, KeyPermissions, Moment, SigningKey, UpstreamRequest
-from app.exchanges.crypto import b64, hmac_sha256, passphrase_login
+from app.exchanges.crypto import b64, passphrase_login
 
 
 class Bitget(Exchange):
@@ -50,7 +50,7 @@ class Bitget(Exchange):
         prehash = f"{timestamp}{request.method}{request.target}".encode() + request.body
         headers = {
             "ACCESS-KEY": key.api_key,
-            "ACCESS-SIGN": b64(hmac_sha256(key.hmac_key, prehash)),
+            "ACCESS-SIGN": b64(key.hmac.sha256(prehash)),
             "ACCESS-TIMESTAMP": timestamp,
             "ACCESS-PASSPHRASE": key.passphrase or "",
             "locale": request.headers.get("locale", "en-US"),
@@ -61,7 +61,7 @@ class Bitget(Exchange):
 
     def ws_login(self, key: SigningKey, moment: Moment, options: Mapping[str, str]) -> dict[str, Any]:
         # https://www.bitget.com/api-doc/common/websocket-intro (login)
-        return passphrase_login(key.api_key, key.hmac_key, key.passphrase, moment.now_ms, "/user/verify")
+        return passphrase_login(key.api_key, key.hmac, key.passphrase, moment.now_ms, "/user/verify")
 
     def server_time_ms(self, body: Any) -> int | None:
         try:

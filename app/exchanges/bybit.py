@@ -19,7 +19,6 @@ from app.exchanges.base import (
     UpstreamRequest,
     reset_in_s,
 )
-from app.exchanges.crypto import hmac_sha256
 
 DEFAULT_RECV_WINDOW = "5000"
 WS_AUTH_VALID_MS = 10_000
@@ -77,14 +76,14 @@ class Bybit(Exchange):
             "X-BAPI-API-KEY": key.api_key,
             "X-BAPI-TIMESTAMP": timestamp,
             "X-BAPI-RECV-WINDOW": recv_window,
-            "X-BAPI-SIGN": hmac_sha256(key.hmac_key, prehash).hex(),
+            "X-BAPI-SIGN": key.hmac.sha256(prehash).hex(),
             "X-BAPI-SIGN-TYPE": "2",
         })
 
     def ws_login(self, key: SigningKey, moment: Moment, options: Mapping[str, str]) -> dict[str, Any]:
         # https://bybit-exchange.github.io/docs/v5/ws/connect#authentication
         expires = moment.now_ms + WS_AUTH_VALID_MS
-        signature = hmac_sha256(key.hmac_key, f"GET/realtime{expires}".encode()).hex()
+        signature = key.hmac.sha256(f"GET/realtime{expires}".encode()).hex()
         return {"op": "auth", "args": [key.api_key, expires, signature]}
 
     def server_time_ms(self, body: Any) -> int | None:

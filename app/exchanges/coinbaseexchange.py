@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from app.exchanges.base import Exchange, ExchangeSpec, Moment, SigningKey, UpstreamRequest
-from app.exchanges.crypto import b64, hmac_sha256
+from app.exchanges.crypto import b64
 
 
 class CoinbaseExchange(Exchange):
@@ -41,7 +41,7 @@ class CoinbaseExchange(Exchange):
         prehash = f"{timestamp}{request.method}{request.target}".encode() + request.body
         return request.with_headers(**{
             "CB-ACCESS-KEY": key.api_key,
-            "CB-ACCESS-SIGN": b64(hmac_sha256(key.hmac_key, prehash)),
+            "CB-ACCESS-SIGN": b64(key.hmac.sha256(prehash)),
             "CB-ACCESS-TIMESTAMP": timestamp,
             "CB-ACCESS-PASSPHRASE": key.passphrase or "",
         })

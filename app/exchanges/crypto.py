@@ -3,22 +3,56 @@
 from __future__ import annotations
 
 import base64
-import hmac
+import hashlib
 import json
+from collections.abc import Callable
 from typing import Any
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
-
-# hmac.digest: OpenSSL's one-shot HMAC, without building an HMAC object per signature.
-def hmac_sha256(key: bytes, message: bytes) -> bytes:
-    return hmac.digest(key, message, "sha256")
+_INNER_PAD = bytes(x ^ 0x36 for x in range(256))
+_OUTER_PAD = bytes(x ^ 0x5C for x in range(256))
 
 
-def hmac_sha512(key: bytes, message: bytes) -> bytes:
-    return hmac.digest(key, message, "sha512")
+class HmacKey:
+    """An HMAC key whose padded inner and outer hash states are computed once (RFC 2104), so that a
+    signature is two copies and two updates. OpenSSL 3's one-shot HMAC (hmac.digest) looks the
+    algorithm up afresh on every call: ~23.6k instructions a signature against ~11.6k this way
+    (callgrind, SHA-256, a 50-byte message). The states are built from the key; repr shows neither."""
+
+    __slots__ = ("_sha256", "_sha512")
+
+    def __init__(self, key: bytes) -> None:
+        self._sha256 = _pads(key, hashlib.sha256)
+        self._sha512 = _pads(key, hashlib.sha512)
+
+    def __repr__(self) -> str:
+        return "HmacKey(...)"
+
+    def sha256(self, message: bytes) -> bytes:
+        return _mac(self._sha256, message)
+
+    def sha512(self, message: bytes) -> bytes:
+        return _mac(self._sha512, message)
+
+
+def _pads(key: bytes, new: Callable[..., Any]) -> tuple[Any, Any]:
+    block = new().block_size
+    if len(key) > block:
+        key = new(key).digest()
+    key = key.ljust(block, b"\0")
+    return new(key.translate(_INNER_PAD)), new(key.translate(_OUTER_PAD))
+
+
+def _mac(pads: tuple[Any, Any], message: bytes) -> bytes:
+    inner = pads[0].copy()
+    inner.update(message)
+    outer = pads[1].copy()
+    outer.update(inner.digest())
+    digest: bytes = outer.digest()
+    return digest
 
 
 def b64(raw: bytes) -> str:
@@ -29,11 +63,11 @@ def b64url(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
-def passphrase_login(api_key: str, hmac_key: bytes, passphrase: str | None, now_ms: int,
+def passphrase_login(api_key: str, hmac_key: HmacKey, passphrase: str | None, now_ms: int,
                      verify_path: str) -> dict[str, Any]:
     """The WebSocket login OKX and Bitget share: base64 HMAC of seconds + GET + a verify path."""
     timestamp = str(now_ms // 1000)
-    sign = b64(hmac_sha256(hmac_key, f"{timestamp}GET{verify_path}".encode()))
+    sign = b64(hmac_key.sha256(f"{timestamp}GET{verify_path}".encode()))
     return {"op": "login", "args": [{"apiKey": api_key, "passphrase": passphrase or "", "timestamp": timestamp,
                                      "sign": sign}]}
 

@@ -23,7 +23,6 @@ from app.exchanges.base import (
     SigningKey,
     UpstreamRequest,
 )
-from app.exchanges.crypto import hmac_sha256
 
 PREFIX = "/exchange/v1/"
 MAX_DEPTH = 2  # the three reference implementations agree only up to lists of flat objects
@@ -112,7 +111,7 @@ class CryptoCom(Exchange):
         nonce = moment.now_ms
         message = f"{method}{request_id}{key.api_key}{param_string(request_params)}{nonce}"
         signed = {"id": request_id, "method": method, "params": request_params, "api_key": key.api_key,
-                  "sig": hmac_sha256(key.hmac_key, message.encode()).hex(), "nonce": nonce}
+                  "sig": key.hmac.sha256(message.encode()).hex(), "nonce": nonce}
         body = json.dumps(signed, separators=(",", ":")).encode()
         return replace(request, body=body).with_headers(**{"content-type": "application/json"})
 
@@ -121,7 +120,7 @@ class CryptoCom(Exchange):
     def ws_login(self, key: SigningKey, moment: Moment, options: Mapping[str, str]) -> dict[str, Any]:
         # public/auth on the user WebSocket: the same signature, with no params.
         request_id, nonce = moment.now_ms, moment.now_ms
-        sig = hmac_sha256(key.hmac_key, f"public/auth{request_id}{key.api_key}{nonce}".encode()).hex()
+        sig = key.hmac.sha256(f"public/auth{request_id}{key.api_key}{nonce}".encode()).hex()
         return {"id": request_id, "method": "public/auth", "api_key": key.api_key, "sig": sig, "nonce": nonce}
 
     def is_timestamp_error(self, status: int, body: Any) -> bool:

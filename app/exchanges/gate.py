@@ -20,7 +20,6 @@ from app.exchanges.base import (
     UpstreamRequest,
     reset_in_s,
 )
-from app.exchanges.crypto import hmac_sha512
 
 
 def prehash(method: str, path: str, query: str, body: bytes, timestamp: str) -> bytes:
@@ -58,7 +57,7 @@ class Gate(Exchange):
         timestamp = str(moment.now_ms // 1000)
         message = prehash(request.method, request.path, request.query, request.body, timestamp)
         return request.with_headers(KEY=key.api_key, Timestamp=timestamp,
-                                    SIGN=hmac_sha512(key.hmac_key, message).hex())
+                                    SIGN=key.hmac.sha512(message).hex())
 
     def ws_login(self, key: SigningKey, moment: Moment, options: Mapping[str, str]) -> dict[str, Any]:
         # Gate signs each private channel request, not a session: it needs the channel and event.
@@ -67,7 +66,7 @@ class Gate(Exchange):
         if not channel:
             raise RequestRefused("Gate signs each private channel request: give 'channel' (and 'event')")
         now = moment.now_ms // 1000
-        sign = hmac_sha512(key.hmac_key, f"channel={channel}&event={event}&time={now}".encode()).hex()
+        sign = key.hmac.sha512(f"channel={channel}&event={event}&time={now}".encode()).hex()
         return {"time": now, "channel": channel, "event": event,
                 "auth": {"method": "api_key", "KEY": key.api_key, "SIGN": sign}}
 

@@ -23,7 +23,7 @@ from app.exchanges.base import (
     SigningKey,
     UpstreamRequest,
 )
-from app.exchanges.crypto import b64, hmac_sha512
+from app.exchanges.crypto import b64
 
 # Private methods that only read (all private calls are POST, so the method cannot tell).
 READS = frozenset({
@@ -84,7 +84,7 @@ class Kraken(Exchange):
         nonce = str(moment.nonce)
         body = params.join([("nonce", nonce), *params.pairs(request.body.decode("latin-1"))]).encode("latin-1")
         digest = hashlib.sha256(nonce.encode() + body).digest()
-        signature = b64(hmac_sha512(key.hmac_key, request.target.encode() + digest))
+        signature = b64(key.hmac.sha512(request.target.encode() + digest))
         signed = replace(request, body=body).with_headers(**{"API-Key": key.api_key, "API-Sign": signature})
         return signed.with_headers(**{"content-type": params.FORM})
 

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from app.exchanges.base import Cooldown, Exchange, ExchangeSpec, KeyPermissions, Moment, SigningKey, UpstreamRequest
-from app.exchanges.crypto import b64, hmac_sha256
+from app.exchanges.crypto import HmacKey, b64
 
 KEY_VERSION = "2"
 
@@ -59,9 +59,9 @@ class KuCoin(Exchange):
         prehash = f"{timestamp}{request.method}{request.target}".encode() + request.body
         return request.with_headers(**{
             "KC-API-KEY": key.api_key,
-            "KC-API-SIGN": b64(hmac_sha256(key.hmac_key, prehash)),
+            "KC-API-SIGN": b64(key.hmac.sha256(prehash)),
             "KC-API-TIMESTAMP": timestamp,
-            "KC-API-PASSPHRASE": passphrase_v2(key.hmac_key, key.passphrase or ""),
+            "KC-API-PASSPHRASE": passphrase_v2(key.hmac, key.passphrase or ""),
             "KC-API-KEY-VERSION": KEY_VERSION,
         })
 
@@ -77,8 +77,8 @@ class KuCoin(Exchange):
         return isinstance(body, dict) and str(body.get("code")) == "400002"
 
 
-def passphrase_v2(secret: bytes, passphrase: str) -> str:
-    return b64(hmac_sha256(secret, passphrase.encode()))
+def passphrase_v2(secret: HmacKey, passphrase: str) -> str:
+    return b64(secret.sha256(passphrase.encode()))
 
 
 SPOT = KuCoin(

@@ -20,7 +20,7 @@ from app.exchanges.base import (
     UpstreamRequest,
     retry_after_s,
 )
-from app.exchanges.crypto import b64, hmac_sha256, passphrase_login
+from app.exchanges.crypto import b64, passphrase_login
 
 
 def iso_ms(now_ms: int) -> str:
@@ -76,7 +76,7 @@ class Okx(Exchange):
         prehash = f"{timestamp}{request.method}{request.target}".encode() + request.body
         headers = {
             "OK-ACCESS-KEY": key.api_key,
-            "OK-ACCESS-SIGN": b64(hmac_sha256(key.hmac_key, prehash)),
+            "OK-ACCESS-SIGN": b64(key.hmac.sha256(prehash)),
             "OK-ACCESS-TIMESTAMP": timestamp,
             "OK-ACCESS-PASSPHRASE": key.passphrase or "",
         }
@@ -86,7 +86,7 @@ class Okx(Exchange):
 
     def ws_login(self, key: SigningKey, moment: Moment, options: Mapping[str, str]) -> dict[str, Any]:
         # https://www.okx.com/docs-v5/en/#overview-websocket-login
-        return passphrase_login(key.api_key, key.hmac_key, key.passphrase, moment.now_ms, "/users/self/verify")
+        return passphrase_login(key.api_key, key.hmac, key.passphrase, moment.now_ms, "/users/self/verify")
 
     def server_time_ms(self, body: Any) -> int | None:
         try:

@@ -7,7 +7,8 @@ import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from types import MappingProxyType
+from typing import Any, Literal, NamedTuple
 
 from app.exchanges import params
 from app.exchanges.crypto import HmacKey
@@ -116,15 +117,20 @@ class ExchangeSpec:
         return self.base_urls[environment]
 
 
-@dataclass(frozen=True)
-class UpstreamRequest:
+_NO_HEADERS: Mapping[str, str] = MappingProxyType({})
+
+
+# The request, the moment and the objects around them in the signing pipeline are NamedTuples:
+# immutable like a frozen dataclass, and built in one C call where a frozen dataclass sets each field
+# through object.__setattr__ (2.7 against 1.0 µs for this one on the bench's VM, four times a request).
+class UpstreamRequest(NamedTuple):
     """What goes to the exchange. `query` and `body` are the exact bytes sent, and signed."""
 
     method: str
     path: str  # exchange-relative, percent-encoded, starting with "/"
     query: str = ""  # without the "?"
     body: bytes = b""
-    headers: Mapping[str, str] = field(default_factory=dict)  # lower-case names
+    headers: Mapping[str, str] = _NO_HEADERS  # lower-case names
     host: str = ""  # the exchange host the request goes to (Coinbase signs it)
     environment: str = LIVE
 
@@ -140,8 +146,7 @@ class UpstreamRequest:
     def changed(self, *, query: str | None = None, body: bytes | None = None,
                 headers: Mapping[str, str] | None = None, host: str | None = None,
                 environment: str | None = None) -> UpstreamRequest:
-        """A copy with these fields replaced: what dataclasses.replace does, at half its cost (it
-        re-reads the fields on every call, and this runs three times per proxied request)."""
+        """A copy with these fields replaced (_replace, without its keyword dictionary)."""
         return UpstreamRequest(
             method=self.method, path=self.path, query=self.query if query is None else query,
             body=self.body if body is None else body, headers=self.headers if headers is None else headers,
@@ -165,8 +170,7 @@ class SigningKey:
         object.__setattr__(self, "hmac", HmacKey(self.hmac_key))
 
 
-@dataclass(frozen=True)
-class Moment:
+class Moment(NamedTuple):
     """When the request is signed, in the exchange's clock, and the nonce if the exchange uses one."""
 
     now_ms: int

@@ -11,7 +11,6 @@ import re
 import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import replace
 from typing import Any
 from urllib.parse import quote
 
@@ -160,7 +159,7 @@ class Binance(Exchange):
             body = f"{body}&signature={signature}"
         else:
             query = f"{query}&signature={signature}"
-        return replace(request, query=query, body=body.encode("latin-1"))
+        return request.changed(query=query, body=body.encode("latin-1"))
 
     def ws_login(self, key: SigningKey, moment: Moment, options: Mapping[str, str]) -> dict[str, Any]:
         # WebSocket API session.logon takes Ed25519 keys only; parameters signed sorted by name.

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import replace
 from typing import Any
 
 from app.exchanges.base import (
@@ -113,7 +112,7 @@ class CryptoCom(Exchange):
         signed = {"id": request_id, "method": method, "params": request_params, "api_key": key.api_key,
                   "sig": key.hmac.sha256(message.encode()).hex(), "nonce": nonce}
         body = json.dumps(signed, separators=(",", ":")).encode()
-        return replace(request, body=body).with_headers(**{"content-type": "application/json"})
+        return request.changed(body=body).with_headers(**{"content-type": "application/json"})
 
     timestamp_error_marker = b"40102"
 

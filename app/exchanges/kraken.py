@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping
-from dataclasses import replace
 from typing import Any
 
 from app.exchanges import params
@@ -85,7 +84,7 @@ class Kraken(Exchange):
         body = params.join([("nonce", nonce), *params.pairs(request.body.decode("latin-1"))]).encode("latin-1")
         digest = hashlib.sha256(nonce.encode() + body).digest()
         signature = b64(key.hmac.sha512(request.target.encode() + digest))
-        signed = replace(request, body=body).with_headers(**{"API-Key": key.api_key, "API-Sign": signature})
+        signed = request.changed(body=body).with_headers(**{"API-Key": key.api_key, "API-Sign": signature})
         return signed.with_headers(**{"content-type": params.FORM})
 
     def server_time_ms(self, body: Any) -> int | None:

@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import ValidationError
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -120,8 +119,7 @@ class ClientGone(Exception):
     """The client hung up before its body arrived: nothing to answer."""
 
 
-@dataclass(frozen=True)
-class _Call:
+class _Call(NamedTuple):
     """An authenticated call to the gateway, its audit row started."""
 
     state: Any  # the app's state

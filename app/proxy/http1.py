@@ -22,6 +22,7 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 from urllib.parse import unquote, urlsplit
 
 import httptools
@@ -59,8 +60,7 @@ class InvalidRequest(ValueError):
     """The request cannot be written as HTTP/1.1 without changing its meaning."""
 
 
-@dataclass(frozen=True, slots=True)
-class Response:
+class Response(NamedTuple):
     status: int
     headers: list[tuple[str, str]]
     body: bytes

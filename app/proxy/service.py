@@ -12,10 +12,9 @@ import json
 import random
 import re
 import time
-from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
 
@@ -127,8 +126,7 @@ def authorise(client: SigningClient, credential: GrantedCredential, access: Acce
         raise PermissionDenied(f"credential '{credential.label}' is not allowed to {needed}")
 
 
-@dataclass(frozen=True)
-class Prepared:
+class Prepared(NamedTuple):  # a NamedTuple for the reason UpstreamRequest is one
     adapter: Exchange
     request: UpstreamRequest  # stripped, not yet signed
     origin: str

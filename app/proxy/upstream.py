@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import httpx
 
@@ -34,8 +33,7 @@ class ExchangeTimeout(ProblemError):
     status, slug, title = 504, "exchange-timeout", "The exchange did not answer in time"
 
 
-@dataclass(frozen=True)
-class ExchangeResponse:
+class ExchangeResponse(NamedTuple):
     status: int
     headers: list[tuple[str, str]]
     body: bytes

@@ -13,7 +13,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from datetime import timedelta
+import time
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import insert
@@ -22,12 +23,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from app import metrics
 from app.audit.models import AuditEvent
 from app.audit.sqlite_batches import LATE_S, SLICE, SqliteBatches
-from app.db import sqlite_file, utcnow
+from app.db import sqlite_file
 
 log = logging.getLogger("signvault.audit")
 
 _TABLE = AuditEvent.__table__
-LATE = timedelta(seconds=LATE_S)
 
 
 class AuditWriter:
@@ -94,7 +94,7 @@ class AuditWriter:
         # On time: a slice per transaction, at idle priority. Late (the oldest row not yet written
         # has waited LATE) or without idle priority: the rest at once, at niceness 10.
         while rows:
-            late = not self._idle_priority or utcnow() - rows[0]["occurred_at"] > LATE
+            late = not self._idle_priority or time.time() - rows[0]["occurred_at"] > LATE_S
             part, rows = (rows, []) if late else (rows[:SLICE], rows[SLICE:])
             await self._committed(part, late=late)
 
@@ -108,7 +108,12 @@ class AuditWriter:
                 connection = await session.connection()
                 # One commit per batch, in slices, so no request waits long behind the writer.
                 for start in range(0, len(rows), SLICE):
-                    await connection.execute(insert(_TABLE), rows[start:start + SLICE])
+                    await connection.execute(insert(_TABLE), [_timed(row) for row in rows[start:start + SLICE]])
         except Exception as exc:  # the responses are long gone; keep serving, say what was lost
             metrics.AUDIT_DROPPED.inc(len(rows))
             log.error("%d audit rows not written: %s", len(rows), type(exc).__name__)
+
+
+def _timed(row: dict[str, Any]) -> dict[str, Any]:
+    """The row with its occurred_at (seconds since the epoch, app/audit/recorder.py) as a UTC datetime."""
+    return {**row, "occurred_at": datetime.fromtimestamp(row["occurred_at"], UTC)}

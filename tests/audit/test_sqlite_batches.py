@@ -8,8 +8,9 @@ import logging
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +19,11 @@ from sqlalchemy import make_url
 
 from app import metrics
 from app.audit.models import AuditEvent
-from app.audit.sqlite_batches import BACKGROUND_NICENESS, SLICE, SqliteBatches
+from app.audit.sqlite_batches import BACKGROUND_NICENESS, SLICE, SqliteBatches, _epoch_text
 from app.audit.writer import AuditWriter
-from app.db import create_engine, create_sessionmaker, sqlite_file, utcnow
+from app.db import create_engine, create_sessionmaker, sqlite_file
 from app.migrate import upgrade_to_head
-from tests.audit.test_writer import _row
+from tests.audit.test_writer import START, _row
 
 
 def _dropped() -> float:
@@ -78,7 +79,7 @@ def test_batched_rows_store_times_as_the_orm_does(tmp_path: Path) -> None:
         writer.submit(_row(0))
         await writer.close()
         async with sessionmaker() as session, session.begin():
-            session.add(AuditEvent(**{**_row(0), "request_id": "through-the-orm"}))
+            session.add(AuditEvent(**{**_row(0), "request_id": "through-the-orm", "occurred_at": START}))
         await engine.dispose()
 
     asyncio.run(scenario())
@@ -133,7 +134,7 @@ def test_the_writer_threads_yield_the_core_to_requests(tmp_path: Path) -> None:
 def _fresh(i: int) -> dict[str, Any]:
     # A minute ahead: on a machine busy with other work the idle-priority thread may wait past
     # LATE_S for the core, and rows stamped "now" would then rightly go late (seen under load).
-    return {**_row(i), "occurred_at": utcnow() + timedelta(minutes=1)}
+    return {**_row(i), "occurred_at": time.time() + 60}
 
 
 @pytest.mark.parametrize(("make_row", "unused"), [(_fresh, "catch_up"), (_row, "idle")], ids=["on-time", "late"])
@@ -181,3 +182,15 @@ def test_slices_that_fail_are_each_counted_once(tmp_path: Path, caplog: pytest.L
     lost = [record.getMessage() for record in caplog.records if "not written" in record.getMessage()]
     assert lost == [f"{SLICE} audit rows not written: OperationalError"] * 2 + [
         "13 audit rows not written: OperationalError"]
+
+
+@pytest.mark.parametrize("moment", [
+    datetime(1970, 1, 1, tzinfo=UTC), datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC),
+    datetime(2026, 12, 31, 23, 59, 59, 999999, tzinfo=UTC), datetime(2030, 6, 15, 12, 0, 0, 1, tzinfo=UTC),
+])
+def test_epoch_timestamps_become_the_text_sqlalchemy_stores(moment: datetime) -> None:
+    dialect = create_engine("sqlite+aiosqlite://").dialect
+    sqlalchemy = AuditEvent.__table__.columns["occurred_at"].type.dialect_impl(dialect).bind_processor(dialect)
+    text = _epoch_text(sqlalchemy)
+    assert text.__name__ == "text"  # the fast formatting agreed with SQLAlchemy's, and is the one used
+    assert text(moment.timestamp()) == sqlalchemy(moment)

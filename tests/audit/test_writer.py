@@ -17,9 +17,11 @@ START = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
 
 
 def _row(i: int) -> dict[str, Any]:
-    return {"occurred_at": START + timedelta(milliseconds=i), "request_id": f"req-{i:06d}", "actor_kind": "client",
-            "actor": "writer-test", "action": "proxy", "method": "GET", "path": f"/proxy/okx/p/{i}",
-            "status": 200 + i % 3, "latency_ms": i / 7, "credential_id": None if i % 2 else f"cred-{i}",
+    # As app/audit/recorder.py submits them: occurred_at in seconds since the epoch.
+    return {"occurred_at": (START + timedelta(milliseconds=i)).timestamp(), "request_id": f"req-{i:06d}",
+            "actor_kind": "client", "actor": "writer-test", "action": "proxy", "method": "GET",
+            "path": f"/proxy/okx/p/{i}", "status": 200 + i % 3, "latency_ms": i / 7,
+            "credential_id": None if i % 2 else f"cred-{i}",
             "credential_label": "lab'el \"quoted\"", "credential_version": i % 5 or None, "exchange": "okx"}
 
 
@@ -41,7 +43,7 @@ def test_a_batch_of_several_slices_lands_whole_and_reads_back_exactly(api: TestC
     stored = run_db(api, read)
     assert len(stored) == count
     for i, event in enumerate(stored):
-        expected = _row(i)
+        expected = {**_row(i), "occurred_at": START + timedelta(milliseconds=i)}  # read back as a datetime
         got = {key: getattr(event, key) for key in expected}
         assert got == expected, i
     listed = api.get("/admin/audit", headers=ADMIN, params={"actor": "writer-test", "limit": 1}).json()["items"]

@@ -77,8 +77,8 @@ class KuCoin(Exchange):
         return isinstance(body, dict) and str(body.get("code")) == "400002"
 
 
-def passphrase_v2(secret: HmacKey, passphrase: str) -> str:
-    return b64(secret.sha256(passphrase.encode()))
+def passphrase_v2(key: HmacKey, passphrase: str) -> str:
+    return b64(key.sha256(passphrase.encode()))
 
 
 SPOT = KuCoin(

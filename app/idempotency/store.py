@@ -52,7 +52,7 @@ class IdempotencyKeyInFlight(Conflict):
 @dataclass(frozen=True)
 class StoredAnswer:
     status: int
-    headers: list[tuple[str, str]]
+    headers: list[tuple[bytes, bytes]]  # names lowercased, as the proxy answers (app/proxy/upstream.py)
     body: bytes
 
 
@@ -123,13 +123,22 @@ def _claim(connection: Connection, *, client_id: str, key: str, print_: str) -> 
         raise IdempotencyKeyReused("this Idempotency-Key was first used for a different request")
     if record.completed_at is None:
         raise IdempotencyKeyInFlight("the first request with this key has not finished; retry later")
-    return StoredAnswer(record.status or 500, [(k, v) for k, v in record.headers or []], record.body or b"")
+    return StoredAnswer(record.status or 500, [(k.lower().encode("latin-1"), _header_bytes(v))
+                                               for k, v in record.headers or []], record.body or b"")
+
+
+def _header_bytes(value: str) -> bytes:
+    try:
+        return value.encode("latin-1")  # as the proxy stores them since it keeps headers as bytes
+    except UnicodeEncodeError:  # stored before, decoded from UTF-8 by httpx: its bytes again
+        return value.encode("utf-8", "surrogateescape")
 
 
 def _complete(connection: Connection, *, client_id: str, key: str, answer: StoredAnswer) -> None:
     with connection.begin():  # a key released or expired meanwhile matches no row: nothing to store
         connection.execute(update(_KEYS).where(_KEYS.c.client_id == client_id, _KEYS.c.key == key).values(
-            completed_at=utcnow(), status=answer.status, headers=[[k, v] for k, v in answer.headers], body=answer.body))
+            completed_at=utcnow(), status=answer.status,
+            headers=[[k.decode("latin-1"), v.decode("latin-1")] for k, v in answer.headers], body=answer.body))
 
 
 def _release(connection: Connection, *, client_id: str, key: str) -> None:
@@ -140,4 +149,4 @@ def _release(connection: Connection, *, client_id: str, key: str) -> None:
 
 def problem_answer(exc: ProblemError) -> StoredAnswer:
     problem = exc.to_problem().model_dump_json(exclude_none=True).encode()
-    return StoredAnswer(exc.status, [("content-type", "application/problem+json")], problem)
+    return StoredAnswer(exc.status, [(b"content-type", b"application/problem+json")], problem)

@@ -49,9 +49,11 @@ CREDENTIAL_MAX = 100
 _PROXY_PATH = re.compile(r"^/proxy/([^/]+)/")  # as FastAPI matches PROXY_ROUTE: a non-empty exchange
 _NO_BODY_STATUSES = frozenset({204, 304})
 
-Answer = tuple[int, list[tuple[str, str]], bytes]
+Answer = tuple[int, list[tuple[bytes, bytes]], bytes]  # header names lowercased, as uvicorn writes them
 Handler = Callable[[Scope, Receive, dict[str, str]], Awaitable[Answer]]
-_JSON = [("content-type", "application/json")]
+_JSON = [(b"content-type", b"application/json")]
+_PROBLEM = (b"content-type", PROBLEM_JSON.encode())
+_REPLAYED = (b"idempotent-replayed", b"true")
 
 
 class BodyTooLarge(ProblemError):
@@ -207,7 +209,7 @@ async def _forward_once(store: IdempotencyStore, service: SigningService, prepar
     print_ = fingerprint(up.method, prepared.adapter.id, up.path, up.query, credential or "", up.body)
     stored = await store.claim(client.id, key, print_)
     if stored is not None:
-        return stored.status, [*stored.headers, ("Idempotent-Replayed", "true")], stored.body
+        return stored.status, [*stored.headers, _REPLAYED], stored.body
     try:
         answer: ExchangeResponse = await service.forward(prepared)
     except ProblemError as exc:
@@ -240,29 +242,20 @@ async def _read_body(receive: Receive, limit: int) -> bytes:
 
 
 def _problem(status: int, problem: Any, headers: dict[str, str] | None) -> Answer:
-    return status, [("content-type", PROBLEM_JSON), *(headers or {}).items()], problem_bytes(problem)
+    extra = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()] if headers else []
+    return status, [_PROBLEM, *extra], problem_bytes(problem)
 
 
-async def respond(send: Send, status: int, headers: list[tuple[str, str]], body: bytes, request_id: str) -> None:
+async def respond(send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes,
+                  request_id: str) -> None:
     # The server writes a Date of its own (uvicorn always does), and HTTP allows the field once: the
     # exchange's goes. Crypto.com's clock has already been read from it (SigningService._send).
-    raw = []
-    for name, value in headers:
-        lowered = name.lower()
-        if lowered != "date":
-            raw.append((lowered.encode("latin-1"), _header_value(value)))
+    raw = [header for header in headers if header[0] != b"date"]
     if status >= 200 and status not in _NO_BODY_STATUSES:
-        raw.append((b"content-length", str(len(body)).encode()))
+        raw.append((b"content-length", b"%d" % len(body)))
     raw.append((REQUEST_ID_HEADER, request_id.encode()))
     await send({"type": "http.response.start", "status": status, "headers": raw})
     await send({"type": "http.response.body", "body": body})
-
-
-def _header_value(value: str) -> bytes:
-    try:
-        return value.encode("latin-1")
-    except UnicodeEncodeError:  # decoded from UTF-8 by the upstream client: send its bytes back
-        return value.encode("utf-8", "surrogateescape")
 
 
 def _route_path(scope: Scope) -> str:

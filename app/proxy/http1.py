@@ -62,7 +62,9 @@ class InvalidRequest(ValueError):
 
 class Response(NamedTuple):
     status: int
-    headers: list[tuple[str, str]]
+    # As received, names lowercased: an answer carries some twenty headers, and each decoded here would
+    # be encoded again when the proxy passes it back (README "Speed").
+    headers: list[tuple[bytes, bytes]]
     body: bytes
 
 
@@ -145,12 +147,11 @@ class _Connection(asyncio.Protocol):
         self._reset()
 
     def _reset(self) -> None:
-        self.headers: list[tuple[str, str]] = []
+        self.headers: list[tuple[bytes, bytes]] = []
         self.chunks: list[bytes] = []
         self.size = 0
         self.too_large = False
         self.head_done = False
-        self.delimited = False  # a length or chunked framing: the answer does not end at close
 
     # asyncio.Protocol
 
@@ -172,7 +173,7 @@ class _Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         if self.waiter is not None and not self.waiter.done():
-            if self.head_done and not self.delimited:
+            if self.head_done and not _delimited(self.headers):
                 self._finish()  # no length, not chunked: the answer ends where the connection does
             else:
                 self._fail(ConnectionLost("the connection closed before the answer was complete"))
@@ -183,10 +184,7 @@ class _Connection(asyncio.Protocol):
         self._reset()
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        lowered = name.lower()
-        if lowered == b"content-length" or (lowered == b"transfer-encoding" and b"chunked" in value.lower()):
-            self.delimited = True
-        self.headers.append((name.decode("latin-1"), value.decode("latin-1")))
+        self.headers.append((name.lower(), value))  # called once a header: as little as it can
 
     def on_headers_complete(self) -> None:
         self.head_done = True
@@ -236,6 +234,12 @@ class _Connection(asyncio.Protocol):
             self.waiter = None
 
 
+def _delimited(headers: list[tuple[bytes, bytes]]) -> bool:
+    """A length or chunked framing: the answer does not end where the connection does."""
+    return any(name == b"content-length" or (name == b"transfer-encoding" and b"chunked" in value.lower())
+               for name, value in headers)
+
+
 def _expire(waiter: asyncio.Future[Response]) -> None:
     if not waiter.done():
         waiter.set_exception(TimeoutError())
@@ -265,11 +269,14 @@ class _Tunnel(asyncio.Protocol):
 def decoded(response: Response) -> Response:
     """gzip and deflate answers decoded (the client asks for them), with the header gone; any other
     coding passes through with its header, for the caller to decode."""
-    coding = next((v.strip().lower() for k, v in response.headers if k.lower() == "content-encoding"), "")
-    if coding not in ("gzip", "x-gzip", "deflate") or not response.body:
+    if not response.body:
+        return response
+    codings = [v for k, v in response.headers if k == b"content-encoding"]
+    coding = codings[0].strip().lower() if codings else b""
+    if coding not in (b"gzip", b"x-gzip", b"deflate"):
         return response
     # wbits 47: a gzip or zlib header, detected; a bare deflate stream ("deflate" as some servers send it) is -15.
-    for wbits in ((47,) if coding != "deflate" else (47, -15)):
+    for wbits in ((47,) if coding != b"deflate" else (47, -15)):
         inflater = zlib.decompressobj(wbits)
         try:
             body = inflater.decompress(response.body, MAX_RESPONSE_BYTES)
@@ -277,9 +284,9 @@ def decoded(response: Response) -> Response:
             continue
         if inflater.unconsumed_tail:
             raise ResponseTooLarge("the decoded answer is larger than signvault accepts")
-        headers = [(k, v) for k, v in response.headers if k.lower() != "content-encoding"]
+        headers = [(k, v) for k, v in response.headers if k != b"content-encoding"]
         return Response(response.status, headers, body)
-    raise MalformedResponse(f"the answer's {coding} body cannot be decoded")
+    raise MalformedResponse(f"the answer's {coding.decode('latin-1')} body cannot be decoded")
 
 
 class Http1Client:

@@ -16,7 +16,7 @@ from app import metrics
 from app.exchanges.base import Cooldown, Exchange
 from app.limits.budgets import Budget, Rate, parse_rates
 from app.limits.limiter import Limiter, cooldown_key
-from app.proxy.upstream import ExchangeResponse
+from app.proxy.upstream import ExchangeResponse, ResponseHeaders
 
 if TYPE_CHECKING:
     from app.proxy.service import Prepared
@@ -84,7 +84,7 @@ async def admit(limiter: Limiter, prepared: Prepared) -> None:
 async def observe(limiter: Limiter, prepared: Prepared, response: ExchangeResponse) -> None:
     """Open a cooldown when the exchange says stop; count what the exchange says is used."""
     adapter = prepared.adapter
-    headers = {k.lower(): v for k, v in response.headers}
+    headers = ResponseHeaders(response.headers)
     cooldown: Cooldown | None = adapter.cooldown(response.status, headers, response.body)
     if cooldown is not None:
         kind = "ban" if cooldown.ban else "throttle"

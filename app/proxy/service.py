@@ -293,8 +293,8 @@ class SigningService:
         upstream_ms.set(upstream_ms.get() + waited_s * 1000)
         if prepared.adapter.time_path_for(prepared.request.path) is None:
             # No time endpoint (Crypto.com): the Date header is the exchange's clock we can see.
-            date = next((v for k, v in response.headers if k.lower() == "date"), None)
-            server_ms = _date_ms(date)
+            dates = [v for k, v in response.headers if k == b"date"]
+            server_ms = _date_ms(dates[0].decode("latin-1") if dates else None)
             if server_ms is not None:
                 self.clock.learn(self._clock_key(prepared), server_ms, before, local_ms())
         return response

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from typing import NamedTuple, Protocol
 
 import httpx
@@ -12,9 +13,10 @@ from app.proxy.http1 import ConnectFailed, Http1Client, HttpError, InvalidReques
 
 # Response headers that describe our hop, not the exchange's answer.
 _DROPPED_RESPONSE_HEADERS = frozenset({
-    "connection", "keep-alive", "transfer-encoding", "content-length", "set-cookie",
-    "proxy-authenticate", "trailer", "upgrade", "alt-svc", "server",
+    b"connection", b"keep-alive", b"transfer-encoding", b"content-length", b"set-cookie",
+    b"proxy-authenticate", b"trailer", b"upgrade", b"alt-svc", b"server",
 })
+_DROPPED_DECODED = _DROPPED_RESPONSE_HEADERS | {b"content-encoding"}
 
 
 class UnsendableRequest(ProblemError):
@@ -35,13 +37,37 @@ class ExchangeTimeout(ProblemError):
 
 class ExchangeResponse(NamedTuple):
     status: int
-    headers: list[tuple[str, str]]
+    headers: list[tuple[bytes, bytes]]  # as received, names lowercased, our hop's removed
     body: bytes
 
 
-def connection_listed(value: str) -> frozenset[str]:
+class ResponseHeaders(Mapping[str, str]):
+    """An answer's headers as the exchange adapters read them, by lowercase name: each value is
+    decoded when it is read, since they read two or three of the twenty or so an exchange sends.
+    A repeated header reads as its last value."""
+
+    __slots__ = ("_raw",)
+
+    def __init__(self, headers: list[tuple[bytes, bytes]]) -> None:
+        self._raw = dict(headers)
+
+    def __getitem__(self, name: str) -> str:
+        return self._raw[name.encode("latin-1")].decode("latin-1")
+
+    def get(self, name: str, default: str | None = None) -> str | None:  # type: ignore[override]
+        value = self._raw.get(name.encode("latin-1"))
+        return default if value is None else value.decode("latin-1")
+
+    def __iter__(self) -> Iterator[str]:
+        return (name.decode("latin-1") for name in self._raw)
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
+
+def connection_listed(value: bytes) -> frozenset[bytes]:
     """Headers a Connection header names are hop-by-hop too (RFC 9110 §7.6.1)."""
-    return frozenset(token.strip().lower() for token in value.split(",") if token.strip())
+    return frozenset(token.strip().lower() for token in value.split(b",") if token.strip())
 
 
 def create_client(timeout_s: float, connect_timeout_s: float = 5.0, *, egress_proxy: str | None = None,
@@ -76,18 +102,14 @@ def _doubt(unknown_outcome: bool) -> str:
     return " The order may or may not have been placed: check before retrying." if unknown_outcome else ""
 
 
-def _answer(status: int, items: list[tuple[str, str]], body: bytes, connection: str,
-            decoded: bool = False) -> ExchangeResponse:
-    """The exchange's answer without our hop's headers. `decoded`: the client already undid the
-    content coding, so the header would misdescribe the body."""
-    dropped = _DROPPED_RESPONSE_HEADERS | connection_listed(connection)
-    if decoded:
-        dropped |= {"content-encoding"}
-    return ExchangeResponse(status, [(k, v) for k, v in items if k.lower() not in dropped], body)
-
-
-def _connection_header(items: list[tuple[str, str]]) -> str:
-    return ",".join(v for k, v in items if k.lower() == "connection")
+def _answer(status: int, items: list[tuple[bytes, bytes]], body: bytes, decoded: bool = False) -> ExchangeResponse:
+    """The exchange's answer without our hop's headers (`items`' names lowercased). `decoded`: the
+    client already undid the content coding, so that header would misdescribe the body."""
+    dropped = _DROPPED_DECODED if decoded else _DROPPED_RESPONSE_HEADERS
+    connection = [v for k, v in items if k == b"connection"]
+    if connection:
+        dropped = dropped | connection_listed(b",".join(connection))
+    return ExchangeResponse(status, [item for item in items if item[0] not in dropped], body)
 
 
 class Upstream(Protocol):
@@ -115,8 +137,8 @@ class HttpxUpstream:
         except httpx.HTTPError as exc:
             raise ExchangeUnreachable(f"{exchange}: {type(exc).__name__}{_doubt(unknown_outcome)}") from None
         # httpx decodes every content coding it knows; .content is the decoded body.
-        return _answer(response.status_code, list(response.headers.multi_items()), response.content,
-                       response.headers.get("connection", ""), decoded=True)
+        return _answer(response.status_code, [(k.lower(), v) for k, v in response.headers.raw], response.content,
+                       decoded=True)
 
     async def aclose(self) -> None:
         await self.client.aclose()
@@ -142,7 +164,7 @@ class Http1Upstream:
             raise ExchangeUnreachable(f"{exchange}: {exc} (the request was not sent)") from None
         except HttpError as exc:
             raise ExchangeUnreachable(f"{exchange}: {type(exc).__name__}{_doubt(unknown_outcome)}") from None
-        return _answer(response.status, response.headers, response.body, _connection_header(response.headers))
+        return _answer(response.status, response.headers, response.body)
 
     async def aclose(self) -> None:
         await self.client.aclose()

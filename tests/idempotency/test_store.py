@@ -13,7 +13,7 @@ from app.idempotency.store import IdempotencyKeyInFlight, IdempotencyKeyReused, 
 from tests.conftest import ADMIN
 
 T = TypeVar("T")
-ANSWER = StoredAnswer(200, [("content-type", "application/json")], b'{"ordId":"1"}')
+ANSWER = StoredAnswer(200, [(b"content-type", b"application/json"), (b"x-note", b"caf\xe9")], b'{"ordId":"1"}')
 
 
 def _on_app_loop(api: TestClient, work: Callable[[IdempotencyStore], Awaitable[T]]) -> T:
@@ -38,6 +38,27 @@ def test_a_key_is_claimed_once_then_replayed(api: TestClient, client_id: str) ->
     assert _on_app_loop(api, lambda store: store.claim(client_id, "order-1", "print-a")) == ANSWER
     with pytest.raises(IdempotencyKeyReused):
         _on_app_loop(api, lambda store: store.claim(client_id, "order-1", "print-b"))
+
+
+def test_an_answer_stored_with_text_headers_replays_as_bytes(api: TestClient, client_id: str) -> None:
+    """Answers stored before the proxy kept headers as bytes hold names as the exchange wrote them,
+    and values decoded as latin-1 (signvault's client) or UTF-8 (httpx): each replays as it arrived."""
+    from sqlalchemy import update
+
+    from app.idempotency.models import IdempotencyRecord
+
+    assert _on_app_loop(api, lambda store: store.claim(client_id, "order-3", "print-a")) is None
+
+    async def store_as_before(store: IdempotencyStore) -> None:
+        async with store._async_engine.begin() as connection:
+            await connection.execute(update(IdempotencyRecord).where(IdempotencyRecord.key == "order-3").values(
+                completed_at=IdempotencyRecord.created_at, status=200, body=b"{}",
+                headers=[["Content-Type", "application/json"], ["X-Note", "caf\xe9"], ["X-Name", "\u5e01"]]))
+
+    _on_app_loop(api, store_as_before)
+    replayed = _on_app_loop(api, lambda store: store.claim(client_id, "order-3", "print-a"))
+    assert replayed == StoredAnswer(200, [(b"content-type", b"application/json"), (b"x-note", b"caf\xe9"),
+                                          (b"x-name", "\u5e01".encode())], b"{}")
 
 
 def test_a_released_key_can_be_claimed_again_and_a_completed_one_is_kept(api: TestClient, client_id: str) -> None:

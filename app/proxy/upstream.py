@@ -11,10 +11,15 @@ from app.errors import ProblemError
 from app.exchanges.base import UpstreamRequest
 from app.proxy.http1 import ConnectFailed, Http1Client, HttpError, InvalidRequest
 
-# Response headers that describe our hop, not the exchange's answer.
+# Response headers that describe our hop, not the exchange's answer; and the exchange's policies for
+# browsers, which would bind signvault's own host: its HSTS (includeSubDomains: every name under
+# signvault's) and its CORS grants (Access-Control-Allow-Origin: * to any web page).
 _DROPPED_RESPONSE_HEADERS = frozenset({
     b"connection", b"keep-alive", b"transfer-encoding", b"content-length", b"set-cookie",
     b"proxy-authenticate", b"trailer", b"upgrade", b"alt-svc", b"server",
+    b"strict-transport-security", b"access-control-allow-origin", b"access-control-allow-credentials",
+    b"access-control-allow-methods", b"access-control-allow-headers", b"access-control-expose-headers",
+    b"access-control-max-age",
 })
 _DROPPED_DECODED = _DROPPED_RESPONSE_HEADERS | {b"content-encoding"}
 

@@ -353,6 +353,21 @@ class TestHopByHop:
         assert "x-secret-hop" not in account.calls.last.request.headers
         assert "x-internal" not in response.headers and response.headers["x-kept"] == "1"
 
+    def test_the_exchanges_browser_policies_do_not_bind_signvaults_host(
+        self, api: TestClient, exchange: Any, bot: dict[str, Any],
+    ) -> None:
+        server_time_now(exchange)
+        exchange.get(f"{BINANCE}/api/v3/account").respond(json={}, headers={
+            "Strict-Transport-Security": "max-age=31536000; includeSubdomains", "Access-Control-Allow-Origin": "*",
+            "Access-Control-Allow-Methods": "GET, HEAD, OPTIONS", "X-Content-Type-Options": "nosniff",
+            "X-MBX-USED-WEIGHT-1M": "20"})
+        response = api.get("/proxy/binance/api/v3/account", headers=bot["headers"])
+        assert response.status_code == 200
+        assert not {"strict-transport-security", "access-control-allow-origin", "access-control-allow-methods"} & set(
+            response.headers)
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert response.headers["x-mbx-used-weight-1m"] == "20"
+
 
 class TestCancelPriority:
     def test_cancels_keep_the_last_tenth_of_the_exchange_budget(

@@ -36,6 +36,8 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from bench.run import (
+    HTTP_CLIENT_HEADERS,
+    PLACEHOLDER_AUTH,
     PRIVATE,
     ROOT,
     SIGN_BODY,
@@ -53,15 +55,18 @@ FLUSH_S = 2.0  # the audit writer gathers rows for 0.2 s, then writes them in it
 
 
 def requests(token: str) -> dict[str, bytes]:
-    """Each kind's whole HTTP/1.1 request, as a bot would send it."""
-    head = f"Host: signvault\r\nX-Signvault-Token: {token}\r\n"
+    """Each kind's whole HTTP/1.1 request, as a bot would send it: its HTTP library's headers, and
+    to the proxy the placeholder credentials it signs with."""
 
-    def request(method: str, target: str, body: str) -> bytes:
+    def request(method: str, target: str, body: str, headers: dict[str, str]) -> bytes:
+        head = "".join(f"{name}: {value}\r\n" for name, value in {
+            "Host": "signvault", **HTTP_CLIENT_HEADERS, **headers, "X-Signvault-Token": token}.items())
         framing = f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n" if body else ""
         return f"{method} {target} HTTP/1.1\r\n{head}{framing}\r\n{body}".encode()
 
-    proxied = {f"proxied {method}": request(method, f"/proxy/okx{path}", body) for method, path, body in PRIVATE}
-    return {**proxied, "/sign": request("POST", "/sign", SIGN_BODY)}
+    proxied = {f"proxied {method}": request(method, f"/proxy/okx{path}", body, PLACEHOLDER_AUTH)
+               for method, path, body in PRIVATE}
+    return {**proxied, "/sign": request("POST", "/sign", SIGN_BODY, {})}
 
 
 def exchange(connection: socket.socket, request: bytes) -> None:

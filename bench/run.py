@@ -46,6 +46,14 @@ BUSY_POLL_NOTE = (f"`{BUSY_POLL}`: a second worker with SIGNVAULT_BUSY_POLL=true
 ORDER = '{"instId":"BTC-USDT","tdMode":"cash","side":"buy","ordType":"market","sz":"1"}'
 PRIVATE = (("GET", "/api/v5/account/balance", ""), ("POST", "/api/v5/trade/order", ORDER))  # (method, path, body)
 SIGN_BODY = json.dumps({"credential": "bench", "method": "GET", "path": PRIVATE[0][1]})
+# What a bot's HTTP library sends with every request (ccxt on requests, here), and to the proxy the
+# placeholder OKX credentials it signs with: signvault strips them and signs afresh. wrk adds Host,
+# and Content-Type and Content-Length with a body.
+HTTP_CLIENT_HEADERS = {"User-Agent": "python-requests/2.32.3", "Accept-Encoding": "gzip, deflate",
+                       "Accept": "*/*", "Connection": "keep-alive"}
+PLACEHOLDER_AUTH = {"OK-ACCESS-KEY": "placeholder", "OK-ACCESS-PASSPHRASE": "placeholder",
+                    "OK-ACCESS-TIMESTAMP": "2026-11-22T10:00:00.000Z",
+                    "OK-ACCESS-SIGN": "cGxhY2Vob2xkZXItc2lnbmF0dXJlLCBzdHJpcHBlZA=="}
 
 
 @dataclass
@@ -179,17 +187,17 @@ def start_stack(stack: ExitStack, workdir: Path, log_level: str, latency_ms: flo
     stack.enter_context(process(cmd, env, CORES.load))
     exchange = f"http://127.0.0.1:{exchange_port}"
     wait_ready(exchange + "/api/v5/public/time")
-    targets: list[tuple[str, str, dict[str, str]]] = [("direct", exchange, {})]
+    targets: list[tuple[str, str, dict[str, str]]] = [("direct", exchange, PLACEHOLDER_AUTH)]
     if shutil.which("nginx"):
         nginx_port = free_port()
         for name in ("body", "proxy", "fcgi", "uwsgi", "scgi"):
             (workdir / name).mkdir()
         stack.enter_context(process(["nginx", "-c", str(nginx_conf(workdir, nginx_port, exchange_port)),
                                      "-p", str(workdir)], cpus=CORES.proxy))
-        targets.append(("nginx", f"http://127.0.0.1:{nginx_port}", {}))
+        targets.append(("nginx", f"http://127.0.0.1:{nginx_port}", PLACEHOLDER_AUTH))
         wait_ready(targets[-1][1] + "/api/v5/public/time")
     signvault, base = start_signvault(stack, workdir, exchange_port, log_level)
-    targets.append(("signvault", f"{base}/proxy/okx", {"X-Signvault-Token": enrol(base)}))
+    targets.append(("signvault", f"{base}/proxy/okx", {**PLACEHOLDER_AUTH, "X-Signvault-Token": enrol(base)}))
     for _, url, headers in targets:  # warm: caches loaded, clocks synced, upstream connections open
         wrk(url + "/api/v5/account/balance", 64, 1, headers=headers)
     return Stack(signvault, base, exchange_port, targets)
@@ -201,7 +209,7 @@ def start_busy_polling(stack: ExitStack, workdir: Path, exchange_port: int,
     It keeps its core busy, so it runs only while its own rows are measured."""
     workdir.mkdir()
     _, base = start_signvault(stack, workdir, exchange_port, log_level, {"SIGNVAULT_BUSY_POLL": "true"})
-    url, headers = f"{base}/proxy/okx", {"X-Signvault-Token": enrol(base)}
+    url, headers = f"{base}/proxy/okx", {**PLACEHOLDER_AUTH, "X-Signvault-Token": enrol(base)}
     wrk(url + "/api/v5/account/balance", 64, 1, headers=headers)
     return url, headers
 
@@ -223,7 +231,8 @@ def wrk(url: str, concurrency: int, seconds: float, method: str = "GET", body: s
     """Closed loop (each connection sends as soon as it has its answer), or, with `paced_rps`, each
     connection waits a random pause (mean concurrency/paced_rps) first: a fixed offered load."""
     lines = [f'wrk.method = "{method}"'] + ([f"wrk.body = {json.dumps(body)}"] if body else [])
-    lines += [f'wrk.headers["{name}"] = "{value}"' for name, value in (headers or {}).items()]
+    sent = {**HTTP_CLIENT_HEADERS, **(headers or {})}
+    lines += [f'wrk.headers["{name}"] = "{value}"' for name, value in sent.items()]
     if paced_rps:
         mean_ms = 1000 * concurrency / paced_rps
         lines.append(f"function delay() return math.random(0, {round(2 * mean_ms)}) end")
@@ -344,7 +353,9 @@ def main(argv: list[str] | None = None) -> int:
     loads = [float(r) for r in args.paced_rps.split(",")][:1 if args.quick else None]
     report = [f"# signvault benchmark\n\n{os.cpu_count()} cores, loopback, wrk 1 thread, {seconds:g} s per row, "
               f"fake exchange latency {args.latency_ms:g} ms, one signvault worker on SQLite, "
-              f"log level {args.log_level}, {CORES.describe()}.\n"]
+              f"log level {args.log_level}, {CORES.describe()}. Requests carry a bot's headers (ccxt on "
+              "requests, with placeholder OKX credentials); answers carry an exchange's (some twenty, "
+              "BENCH_EXCHANGE_HEADERS=few for two).\n"]
     with tempfile.TemporaryDirectory(prefix="signvault-bench-") as tmp, ExitStack() as stack:
         bench = start_stack(stack, Path(tmp) / "main", args.log_level, args.latency_ms)
         signvault, base, targets = bench.signvault, bench.base, bench.targets
@@ -379,7 +390,8 @@ def main(argv: list[str] | None = None) -> int:
                       "busy but not saturated.\n\n" + table(paced) + "\n\n"
                       f"signvault's CPU per request: {'; '.join(cpu_lines)}. Requests arriving at random "
                       "queue behind each other in proportion to how busy the worker is. " + BUSY_POLL_NOTE)
-        sign = wrk(f"{base}/sign", 64, seconds, "POST", SIGN_BODY, {**bot, "Content-Type": "application/json"})
+        sign = wrk(f"{base}/sign", 64, seconds, "POST", SIGN_BODY,
+                   {"X-Signvault-Token": bot["X-Signvault-Token"], "Content-Type": "application/json"})
         report.append(f"## /sign\n\n64 connections: **{sign.rps:,.0f} req/s**, p50 {sign.p50:.3f} ms, "
                       f"p99 {sign.p99:.3f} ms, non-2xx {sign.errors}.")
         report.append(f"## Memory\n\nsignvault worker resident after the runs: **{rss_mb(signvault.pid):.0f} MB**.")

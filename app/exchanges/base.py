@@ -7,6 +7,7 @@ import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from types import MappingProxyType
 from typing import Any, Literal, NamedTuple
 
@@ -27,6 +28,9 @@ HOP_BY_HOP = frozenset({
     "x-rewrite-url", "x-http-method-override", "cookie", "authorization", "x-signvault-token",
     "x-signvault-credential", "accept-encoding",
 })
+
+
+_PLAIN_CONNECTION = frozenset({"keep-alive", "close"})
 
 
 class RequestRefused(Exception):
@@ -234,12 +238,18 @@ class Exchange:
             return Cooldown("key", retry_after_s(headers, 5.0))
         return None
 
+    @cached_property
+    def _not_forwarded(self) -> frozenset[str]:
+        return HOP_BY_HOP | self.auth_headers
+
     def strip(self, request: UpstreamRequest) -> UpstreamRequest:
         """Remove whatever authentication the client attached; signvault signs afresh."""
-        listed = {t.strip().lower() for t in request.headers.get("connection", "").split(",")}
-        headers = {k: v for k, v in request.headers.items()
-                   if k not in self.auth_headers and k not in HOP_BY_HOP and k not in listed}
-        if not all(v.isascii() for v in headers.values()):
+        dropped = self._not_forwarded
+        connection = request.headers.get("connection")
+        if connection and connection.lower() not in _PLAIN_CONNECTION:  # it names headers of this hop
+            dropped = dropped | {t.strip().lower() for t in connection.split(",")}
+        headers = {k: v for k, v in request.headers.items() if k not in dropped}
+        if not "".join(headers.values()).isascii():
             raise RequestRefused("header values must be ASCII")
         query = params.drop(request.query, self.auth_params)
         body = request.body

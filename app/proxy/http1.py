@@ -122,10 +122,11 @@ def _head(method: str, route: _Route, target: str, headers: Mapping[str, str], b
     if _UNSAFE_TARGET.search(target) or not target.startswith("/"):
         raise InvalidRequest("the request target holds characters HTTP/1.1 cannot carry")
     lines = [f"{method} {route.target_prefix}{target} HTTP/1.1\r\n".encode("ascii"), route.host_header]
-    for name, value in headers.items():
-        if not _HEADER_NAME.fullmatch(name) or _UNSAFE_HEADER.search(value):
+    if headers:
+        # Values are checked joined: none may hold CR, LF or NUL, so neither may all of them together.
+        if not all(map(_HEADER_NAME.fullmatch, headers)) or _UNSAFE_HEADER.search("".join(headers.values())):
             raise InvalidRequest("a header cannot be written as HTTP/1.1")
-        lines.append(f"{name}: {value}\r\n".encode("latin-1"))
+        lines.append("".join([f"{name}: {value}\r\n" for name, value in headers.items()]).encode("latin-1"))
     if body or method in _BODY_METHODS:
         lines.append(b"Content-Length: %d\r\n" % len(body))
     lines.append(b"Accept-Encoding: gzip, deflate\r\n")

@@ -302,6 +302,13 @@ def test_an_answer_over_the_cap_is_refused(monkeypatch: pytest.MonkeyPatch) -> N
     ("no-slash", {}),
     ("/a", {"x-note": "one\r\nX-Injected: 1"}),
     ("/a", {"bad name": "v"}),
+    # Names and values are checked all at once: each bad one is still found, wherever it is.
+    ("/a", {"x-ok": "v", "x-note": "two\nX-Injected: 1"}),
+    ("/a", {"x-ok": "v", "x-nul": "a\x00b"}),
+    ("/a", {"x-ok": "v", "": "v"}),
+    ("/a", {"x-ok": "v", "a,b": "v"}),
+    ("/a", {"x-ok": "v", "a:b": "v"}),
+    ("/a", {"x-ok\r\nX-Injected": "1"}),
 ])
 def test_a_request_that_would_split_is_refused_before_connecting(target: str, headers: dict[str, str]) -> None:
     async def test() -> None:

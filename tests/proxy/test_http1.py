@@ -212,6 +212,57 @@ def test_idle_connections_expire() -> None:
     run(test)
 
 
+def answering_forever(delay_s: float) -> Callable[[Server], Handler]:
+    """Every request on a connection gets OK after `delay_s`: a burst keeps all its connections busy."""
+    def bind(server: Server) -> Handler:
+        async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            while True:
+                await read_head(reader, server)
+                await asyncio.sleep(delay_s)
+                writer.write(OK)
+                await writer.drain()
+        return answer
+    return bind
+
+
+def test_a_burst_keeps_its_connections_for_the_next_one() -> None:
+    """With more requests in flight than idle connections kept, every burst would open new ones."""
+    async def test() -> None:
+        server = await serve(answering_forever(0.05))
+        client = Http1Client(5, max_connections=300)
+        for _ in range(2):
+            answers = await asyncio.gather(*(client.request("GET", server.origin, "/a", {}) for _ in range(200)))
+            assert all(answer.body == b"ok" for answer in answers)
+        await client.aclose()
+        assert len(server.peers) == 200
+    run(test)
+
+
+def test_a_smaller_idle_cap_closes_the_surplus() -> None:
+    async def test() -> None:
+        server = await serve(answering_forever(0.05))
+        client = Http1Client(5, max_idle_per_origin=10)
+        for _ in range(2):
+            await asyncio.gather(*(client.request("GET", server.origin, "/a", {}) for _ in range(50)))
+        await client.aclose()
+        assert len(server.peers) == 90  # 50, then 10 kept and 40 new
+    run(test)
+
+
+def test_a_closed_connection_lets_go_of_its_parser() -> None:
+    """Parser and protocol refer to each other: left joined, a closed connection waits for a full
+    garbage collection, with its transport and buffers."""
+    async def test() -> None:
+        server = await serve(answering(OK, then_close=True))
+        client = Http1Client(5)
+        await client.request("GET", server.origin, "/a", {})
+        (connection,) = client._idle[server.origin]
+        await asyncio.sleep(0.05)  # the server's close reaches it
+        await client.aclose()
+        assert connection.closed and connection.parser is None
+    run(test)
+
+
 def test_a_late_answer_times_out_and_its_connection_is_dropped() -> None:
     async def test() -> None:
         seen_close = asyncio.Event()

@@ -79,7 +79,9 @@ def create_client(timeout_s: float, connect_timeout_s: float = 5.0, *, egress_pr
                   source_ip: str | None = None) -> httpx.AsyncClient:
     """An httpx client on the one configured egress path: a forward proxy on the static-IP host, or
     sockets bound to one local address. For the egress check, and for exchange calls when chosen."""
-    limits = httpx.Limits(max_connections=512, max_keepalive_connections=128, keepalive_expiry=30)
+    # Keep-alive for every connection it may open: a smaller pool closes a burst's surplus, and the next
+    # burst opens (and handshakes) new ones (see Http1Client).
+    limits = httpx.Limits(max_connections=512, max_keepalive_connections=512, keepalive_expiry=30)
     transport = httpx.AsyncHTTPTransport(limits=limits, proxy=egress_proxy, local_address=source_ip, retries=0)
     return httpx.AsyncClient(
         transport=transport,

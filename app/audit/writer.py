@@ -2,7 +2,9 @@
 
 A commit per proxied call is an fsync per call; on SQLite that alone capped signvault near 140
 requests a second. Rows wait at most `interval_s` in a bounded queue; a full queue drops rows,
-counted and logged, rather than letting a slow database hold up trading. Shutdown flushes.
+counted and logged, rather than letting a slow database hold up trading. Shutdown flushes. The
+queue is a deque that only the event loop's thread touches: asyncio.Queue's put and get are
+Python code that a row paid twice, ~3 µs on the request's path.
 
 A SQLite file gets its batches through app/audit/sqlite_batches.py, in one hand-off per transaction;
 other databases through the app's engine (asyncpg pipelines the executemany).
@@ -14,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from datetime import UTC, datetime
 from typing import Any
 
@@ -40,26 +43,30 @@ class AuditWriter:
         self._idle_priority = idle_priority  # SQLite: rows on time wait for an idle core
         self._interval_s = interval_s
         self._max_batch = max_batch
-        self._queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(max_queue)
+        self._max_queue = max_queue
+        self._rows: deque[dict[str, Any]] = deque()
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
-        self._pending = asyncio.Event()
+        self._pending = asyncio.Event()  # set when a row arrives in an empty queue
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run())
 
     def submit(self, row: dict[str, Any]) -> None:
-        try:
-            self._queue.put_nowait(row)
-            self._pending.set()
-        except asyncio.QueueFull:
+        rows = self._rows
+        if len(rows) >= self._max_queue:
             metrics.AUDIT_DROPPED.inc()
             log.error("audit queue full: a row was dropped (request %s)", row.get("request_id"))
+            return
+        rows.append(row)
+        # A queue that held rows already has its flush coming: every flush drains the queue empty.
+        if len(rows) == 1:
+            self._pending.set()
 
     async def flush(self) -> None:
         """Write everything queued so far (the audit API calls this to read its own writes)."""
         async with self._lock:
-            while not self._queue.empty():
+            while self._rows:
                 await self._write(self._drain())
 
     async def close(self) -> None:
@@ -72,10 +79,12 @@ class AuditWriter:
             await self._sqlite.close()
 
     def _drain(self) -> list[dict[str, Any]]:
-        rows = []
-        while len(rows) < self._max_batch and not self._queue.empty():
-            rows.append(self._queue.get_nowait())
-        return rows
+        queued = self._rows
+        if len(queued) <= self._max_batch:
+            rows = list(queued)
+            queued.clear()
+            return rows
+        return [queued.popleft() for _ in range(self._max_batch)]
 
     async def _run(self) -> None:
         # Rows stay in the queue until written, so a flush never misses one that is "in hand".

@@ -110,6 +110,40 @@ def test_a_full_queue_drops_and_counts_rather_than_grow(tmp_path: Path, caplog: 
     assert stored == ["req-000000", "req-000001"]
 
 
+def test_the_timer_writes_every_row_with_no_flush_asked(tmp_path: Path) -> None:
+    """Only a row arriving in an empty queue wakes the writer: the others, those that come while a
+    batch is written included, are in the queue that its flush drains empty."""
+    database = tmp_path / "signvault.db"
+
+    async def written() -> int:
+        with sqlite3.connect(database) as connection:
+            return int(connection.execute("SELECT count(*) FROM audit_events").fetchone()[0])
+
+    async def scenario() -> None:
+        engine = create_engine(f"sqlite+aiosqlite:///{database}")
+        await upgrade_to_head(engine)
+        writer = AuditWriter(engine, create_sessionmaker(engine), interval_s=0.01, max_batch=3)
+        writer.start()
+        count = 0
+        for burst in (1, 2, 7, 1, 20):  # batches larger than max_batch, and rows during a write
+            for _ in range(burst):
+                writer.submit(_row(count))
+                count += 1
+            await asyncio.sleep(0.002)
+        for _ in range(500):
+            if await written() == count:
+                break
+            await asyncio.sleep(0.01)
+        assert await written() == count and not writer._rows
+        await writer.close()
+        await engine.dispose()
+
+    asyncio.run(scenario())
+    with sqlite3.connect(database) as connection:
+        stored = [row[0] for row in connection.execute("SELECT request_id FROM audit_events ORDER BY id")]
+    assert stored == [f"req-{i:06d}" for i in range(31)]
+
+
 @pytest.mark.skipif(not hasattr(os, "sched_setscheduler"), reason="per-thread scheduling is a Linux feature")
 def test_the_writer_threads_yield_the_core_to_requests(tmp_path: Path) -> None:
     """Rows on time are written only when the core is idle; late ones at niceness 10, and neither

@@ -36,6 +36,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from bench.run import (
+    EXCHANGE,
     HTTP_CLIENT_HEADERS,
     PLACEHOLDER_AUTH,
     PRIVATE,
@@ -106,6 +107,8 @@ def counted(out: Path, pid: int, dump: int) -> dict[int, int]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.instructions", description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=1000, help="counted requests of each kind (default 1000)")
+    parser.add_argument("--plain-exchange", action="store_true",
+                        help="reach the fake exchange over plain HTTP (default: TLS, as real exchanges)")
     args = parser.parse_args(argv)
     if not shutil.which("valgrind") or not shutil.which("callgrind_control"):
         raise SystemExit("bench: needs valgrind (Debian/Ubuntu: apt-get install valgrind)")
@@ -114,14 +117,16 @@ def main(argv: list[str] | None = None) -> int:
         out = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="signvault-instructions-")))
         workdir = out / "data"
         workdir.mkdir()
-        cmd, env, exchange_port = fake_exchange(0)
+        if not args.plain_exchange:
+            EXCHANGE.use_tls(out)
+        cmd, env, origin = fake_exchange(0)
         stack.enter_context(process(cmd, env))
-        wait_ready(f"http://127.0.0.1:{exchange_port}/api/v5/public/time")
+        wait_ready(f"{origin}/api/v5/public/time")
         port = free_port()
         signvault = stack.enter_context(process(
             ["valgrind", "--tool=callgrind", "--instr-atstart=no", "--separate-threads=yes",
              f"--callgrind-out-file={out}/cg.%p", SIGNVAULT, "serve", "--port", str(port)],
-            {**signvault_env(workdir, exchange_port, port), "PYTHONPATH": str(ROOT), "PYTHONHASHSEED": "0"}))
+            {**signvault_env(workdir, origin, port), "PYTHONPATH": str(ROOT), "PYTHONHASHSEED": "0"}))
         base = f"http://127.0.0.1:{port}"
         wait_ready(base + "/healthz", timeout=300)  # Python starts some 50 times slower under valgrind
         connection = stack.enter_context(socket.create_connection(("127.0.0.1", port)))
@@ -141,7 +146,8 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(f"| {kind} | {loop / args.requests:,.0f} | {others / args.requests:,.0f} | "
                         f"{(loop + others) / args.requests:,.0f} |")
     print(f"# Instructions per request\n\nOne signvault worker under callgrind, SQLite, {args.requests} requests "
-          "of each kind on one keep-alive connection, counted after warming up.\n\n"
+          "of each kind on one keep-alive connection, counted after warming up; the fake exchange reached over "
+          f"{'plain HTTP' if args.plain_exchange else 'TLS'}.\n\n"
           "| request | event loop | other threads | total |\n|---|---:|---:|---:|")
     print("\n".join(rows))
     return 0

@@ -18,6 +18,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import datetime
+import ipaddress
 import json
 import os
 import re
@@ -105,7 +107,7 @@ def wait_ready(url: str, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            if httpx.get(url, timeout=1).status_code < 500:
+            if httpx.get(url, timeout=1, verify=EXCHANGE.verify).status_code < 500:
                 return
         except httpx.HTTPError:
             time.sleep(0.1)
@@ -127,14 +129,68 @@ def process(args: list[str], env: dict[str, str] | None = None,
             proc.kill()
 
 
-def fake_exchange(latency_ms: float, jitter_ms: float = 0) -> tuple[list[str], dict[str, str], int]:
+@dataclass
+class ExchangeLink:
+    """How the fake exchange is reached; main() decides once. Exchanges answer over TLS, and a
+    request's share of encrypting and decrypting it is part of what signvault costs; plain HTTP
+    (`--plain-exchange`) is how runs before 2026-11-22e reached it."""
+
+    tls: tuple[Path, Path] | None = None  # the fake exchange's certificate and key
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.tls else "http"
+
+    @property
+    def verify(self) -> str | bool:
+        return str(self.tls[0]) if self.tls else True
+
+    def use_tls(self, folder: Path) -> None:
+        self.tls = self_signed_certificate(folder)
+
+
+EXCHANGE = ExchangeLink()
+
+
+def self_signed_certificate(folder: Path) -> tuple[Path, Path]:
+    """A throwaway certificate for 127.0.0.1, its own issuer: the fake exchange's, trusted by signvault."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(hours=1))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_file, key_file = folder / "exchange-cert.pem", folder / "exchange-key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_file, key_file
+
+
+def fake_exchange(latency_ms: float, jitter_ms: float = 0) -> tuple[list[str], dict[str, str], str]:
+    """The fake exchange's command, environment and origin (over TLS unless EXCHANGE says not)."""
     port = free_port()
+    tls = ["--ssl-certfile", str(EXCHANGE.tls[0]), "--ssl-keyfile", str(EXCHANGE.tls[1])] if EXCHANGE.tls else []
     return ([sys.executable, "-m", "uvicorn", "bench.fake_exchange:app", "--port", str(port), "--log-level",
-             "warning", "--no-access-log", "--loop", "uvloop", "--http", "httptools"],
-            {"BENCH_LATENCY_MS": str(latency_ms), "BENCH_JITTER_MS": str(jitter_ms), "PYTHONPATH": str(ROOT)}, port)
+             "warning", "--no-access-log", "--loop", "uvloop", "--http", "httptools", *tls,
+             # An idle connection stays open 75 s, as nginx's default (uvicorn's is 5 s): a proxy waiting its
+             # turn while the rows before it run would otherwise start its own with a reconnect per client,
+             # a TLS handshake each, and measure those instead of its steady state.
+             "--timeout-keep-alive", "75"],
+            {"BENCH_LATENCY_MS": str(latency_ms), "BENCH_JITTER_MS": str(jitter_ms), "PYTHONPATH": str(ROOT)},
+            f"{EXCHANGE.scheme}://127.0.0.1:{port}")
 
 
-def nginx_conf(workdir: Path, listen: int, upstream: int) -> Path:
+def nginx_conf(workdir: Path, listen: int, upstream: str) -> Path:
     conf = workdir / "nginx.conf"
     conf.write_text(f"""
 worker_processes 1; daemon off; pid {workdir}/nginx.pid; error_log {workdir}/nginx-error.log warn;
@@ -142,29 +198,32 @@ events {{ worker_connections 4096; }}
 http {{
   access_log off; client_body_temp_path {workdir}/body; proxy_temp_path {workdir}/proxy;
   fastcgi_temp_path {workdir}/fcgi; uwsgi_temp_path {workdir}/uwsgi; scgi_temp_path {workdir}/scgi;
-  upstream exchange {{ server 127.0.0.1:{upstream}; keepalive 256; }}
+  upstream exchange {{ server {upstream.partition("://")[2]}; keepalive 256; }}
   server {{
     listen 127.0.0.1:{listen};
-    location / {{ proxy_pass http://exchange; proxy_http_version 1.1; proxy_set_header Connection ""; }}
+    location / {{ proxy_pass {upstream.partition("://")[0]}://exchange; proxy_http_version 1.1;
+                 proxy_set_header Connection ""; proxy_ssl_session_reuse on; }}
   }}
 }}""")
     return conf
 
 
-def signvault_env(workdir: Path, exchange_port: int, port: int, log_level: str = "WARNING") -> dict[str, str]:
+def signvault_env(workdir: Path, exchange: str, port: int, log_level: str = "WARNING") -> dict[str, str]:
     return {
         "SIGNVAULT_DATA_DIR": str(workdir), "SIGNVAULT_MASTER_KEY": MASTER_KEY, "SIGNVAULT_ADMIN_TOKEN": ADMIN_TOKEN,
-        "SIGNVAULT_EXCHANGE_URLS": json.dumps({"okx": f"http://127.0.0.1:{exchange_port}"}),
+        "SIGNVAULT_EXCHANGE_URLS": json.dumps({"okx": exchange}),
         "SIGNVAULT_EGRESS_ECHO_URL": "", "SIGNVAULT_LOG_LEVEL": log_level, "SIGNVAULT_PORT": str(port),
+        # OpenSSL's default trust store, which signvault's client loads: the fake exchange's certificate alone.
+        **({"SSL_CERT_FILE": str(EXCHANGE.tls[0])} if EXCHANGE.tls else {}),
     }
 
 
-def start_signvault(stack: ExitStack, workdir: Path, exchange_port: int, log_level: str,
+def start_signvault(stack: ExitStack, workdir: Path, exchange: str, log_level: str,
                     env: dict[str, str] | None = None) -> tuple[subprocess.Popen[bytes], str]:
     """One signvault worker on `workdir`, ready; stopped when `stack` closes. Returns it and its base URL."""
     port = free_port()
     signvault = stack.enter_context(process([SIGNVAULT, "serve", "--port", str(port)],
-                                            {**signvault_env(workdir, exchange_port, port, log_level),
+                                            {**signvault_env(workdir, exchange, port, log_level),
                                              "PYTHONPATH": str(ROOT), **(env or {})}, CORES.proxy))
     base = f"http://127.0.0.1:{port}"
     wait_ready(base + "/healthz")
@@ -177,38 +236,37 @@ class Stack:
 
     signvault: subprocess.Popen[bytes]
     base: str  # signvault's
-    exchange_port: int
+    exchange: str  # the fake exchange's origin
     targets: list[tuple[str, str, dict[str, str]]]  # (name, URL, headers): direct, nginx, signvault
 
 
 def start_stack(stack: ExitStack, workdir: Path, log_level: str, latency_ms: float, jitter_ms: float = 0) -> Stack:
     workdir.mkdir(exist_ok=True)
-    cmd, env, exchange_port = fake_exchange(latency_ms, jitter_ms)
+    cmd, env, exchange = fake_exchange(latency_ms, jitter_ms)
     stack.enter_context(process(cmd, env, CORES.load))
-    exchange = f"http://127.0.0.1:{exchange_port}"
     wait_ready(exchange + "/api/v5/public/time")
     targets: list[tuple[str, str, dict[str, str]]] = [("direct", exchange, PLACEHOLDER_AUTH)]
     if shutil.which("nginx"):
         nginx_port = free_port()
         for name in ("body", "proxy", "fcgi", "uwsgi", "scgi"):
             (workdir / name).mkdir()
-        stack.enter_context(process(["nginx", "-c", str(nginx_conf(workdir, nginx_port, exchange_port)),
+        stack.enter_context(process(["nginx", "-c", str(nginx_conf(workdir, nginx_port, exchange)),
                                      "-p", str(workdir)], cpus=CORES.proxy))
         targets.append(("nginx", f"http://127.0.0.1:{nginx_port}", PLACEHOLDER_AUTH))
         wait_ready(targets[-1][1] + "/api/v5/public/time")
-    signvault, base = start_signvault(stack, workdir, exchange_port, log_level)
+    signvault, base = start_signvault(stack, workdir, exchange, log_level)
     targets.append(("signvault", f"{base}/proxy/okx", {**PLACEHOLDER_AUTH, "X-Signvault-Token": enrol(base)}))
     for _, url, headers in targets:  # warm: caches loaded, clocks synced, upstream connections open
         wrk(url + "/api/v5/account/balance", 64, 1, headers=headers)
-    return Stack(signvault, base, exchange_port, targets)
+    return Stack(signvault, base, exchange, targets)
 
 
-def start_busy_polling(stack: ExitStack, workdir: Path, exchange_port: int,
+def start_busy_polling(stack: ExitStack, workdir: Path, exchange: str,
                        log_level: str) -> tuple[str, dict[str, str]]:
     """Another signvault worker, with SIGNVAULT_BUSY_POLL on, enrolled and warmed: its proxy URL and headers.
     It keeps its core busy, so it runs only while its own rows are measured."""
     workdir.mkdir()
-    _, base = start_signvault(stack, workdir, exchange_port, log_level, {"SIGNVAULT_BUSY_POLL": "true"})
+    _, base = start_signvault(stack, workdir, exchange, log_level, {"SIGNVAULT_BUSY_POLL": "true"})
     url, headers = f"{base}/proxy/okx", {**PLACEHOLDER_AUTH, "X-Signvault-Token": enrol(base)}
     wrk(url + "/api/v5/account/balance", 64, 1, headers=headers)
     return url, headers
@@ -341,9 +399,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--real-jitter-ms", type=float, default=10, help="± spread around it (default 10)")
     parser.add_argument("--no-pin", action="store_true", help="share every core (default: the proxy gets one)")
     parser.add_argument("--quick", action="store_true", help="3 s measurements, fewer levels")
+    parser.add_argument("--plain-exchange", action="store_true",
+                        help="reach the fake exchange over plain HTTP (default: TLS, as real exchanges)")
     args = parser.parse_args(argv)
     if not args.no_pin:
         CORES.pin()
+    certificates = tempfile.TemporaryDirectory(prefix="signvault-bench-tls-")
+    if not args.plain_exchange:
+        EXCHANGE.use_tls(Path(certificates.name))
     if shutil.which("wrk") is None:
         print("bench: wrk is needed (Debian/Ubuntu: apt-get install wrk)", file=sys.stderr)
         return 2
@@ -353,7 +416,8 @@ def main(argv: list[str] | None = None) -> int:
     loads = [float(r) for r in args.paced_rps.split(",")][:1 if args.quick else None]
     report = [f"# signvault benchmark\n\n{os.cpu_count()} cores, loopback, wrk 1 thread, {seconds:g} s per row, "
               f"fake exchange latency {args.latency_ms:g} ms, one signvault worker on SQLite, "
-              f"log level {args.log_level}, {CORES.describe()}. Requests carry a bot's headers (ccxt on "
+              f"log level {args.log_level}, {CORES.describe()}, the fake exchange reached over "
+              f"{'plain HTTP' if args.plain_exchange else 'TLS'}. Requests carry a bot's headers (ccxt on "
               "requests, with placeholder OKX credentials); answers carry an exchange's (some twenty, "
               "BENCH_EXCHANGE_HEADERS=few for two).\n"]
     with tempfile.TemporaryDirectory(prefix="signvault-bench-") as tmp, ExitStack() as stack:
@@ -381,7 +445,7 @@ def main(argv: list[str] | None = None) -> int:
                     busy = per_request * result.rps
                     cpu_lines.append(f"{per_request * 1e6:,.0f} µs at {rate:,.0f}/s (busy {busy:.0%})")
         with ExitStack() as spinning:
-            url, headers = start_busy_polling(spinning, Path(tmp) / "busy-poll", bench.exchange_port, args.log_level)
+            url, headers = start_busy_polling(spinning, Path(tmp) / "busy-poll", bench.exchange, args.log_level)
             for rate in loads:
                 paced.append(measured(BUSY_POLL, wrk(url + "/api/v5/account/balance", 64, seconds, headers=headers,
                                                      paced_rps=rate), rate))
@@ -401,7 +465,7 @@ def main(argv: list[str] | None = None) -> int:
         real = start_stack(stack, Path(tmp), args.log_level, args.real_latency_ms, args.real_jitter_ms)
         rows = [private(name, url, headers, *request, 64, seconds)
                 for request in PRIVATE for name, url, headers in real.targets]
-        url, headers = start_busy_polling(stack, Path(tmp) / "busy-poll", real.exchange_port, args.log_level)
+        url, headers = start_busy_polling(stack, Path(tmp) / "busy-poll", real.exchange, args.log_level)
         rows += [private(BUSY_POLL, url, headers, *request, 64, seconds) for request in PRIVATE]
         low, high = args.real_latency_ms - args.real_jitter_ms, args.real_latency_ms + args.real_jitter_ms
         report.append(f"## 64 clients, exchange round trip {args.real_latency_ms:g} ± {args.real_jitter_ms:g} ms\n\n"
@@ -421,6 +485,7 @@ def main(argv: list[str] | None = None) -> int:
                            f"{rss_mb(seeded.signvault.pid):.0f} |")
     report.append("\n".join(scaling))
     print("\n\n".join(report))
+    certificates.cleanup()
     return 0
 
 

@@ -1,0 +1,35 @@
+"""ResponseHeaders: an exchange's answer headers, kept as bytes, as the adapters read them."""
+
+from __future__ import annotations
+
+from app.exchanges.registry import get_adapter
+from app.proxy.upstream import ResponseHeaders, _answer
+
+RAW = [(b"content-type", b"application/json"), (b"x-mbx-used-weight-1m", b"20"), (b"retry-after", b"7"),
+       (b"x-note", b"caf\xe9"), (b"x-mbx-used-weight-1m", b"21")]
+
+
+def test_values_are_read_by_lowercase_name_decoded_and_the_last_repeat_wins() -> None:
+    headers = ResponseHeaders(RAW)
+    assert headers["x-mbx-used-weight-1m"] == "21"
+    assert headers.get("x-note") == "caf\xe9"
+    assert headers.get("x-missing") is None and headers.get("x-missing", "") == ""
+    assert "retry-after" in headers and "Retry-After" not in headers  # names arrive lowercased
+    assert dict(headers) == {"content-type": "application/json", "x-mbx-used-weight-1m": "21",
+                             "retry-after": "7", "x-note": "caf\xe9"}
+    assert len(headers) == 4
+
+
+def test_the_adapters_read_their_limits_through_it() -> None:
+    binance = get_adapter("binance")
+    assert binance is not None
+    headers = ResponseHeaders(RAW)
+    assert [(u.scope, u.used) for u in binance.usage(headers)] == [("ip", 21)]
+    cooldown = binance.cooldown(429, headers, b"")
+    assert cooldown is not None and cooldown.seconds == 7
+
+
+def test_an_answer_loses_the_hops_headers_and_those_its_connection_names() -> None:
+    answer = _answer(200, [(b"connection", b"keep-alive, X-Hop"), (b"x-hop", b"1"), (b"server", b"nginx"),
+                           (b"content-encoding", b"gzip"), (b"x-kept", b"2")], b"{}", decoded=True)
+    assert answer.headers == [(b"x-kept", b"2")]

@@ -4,19 +4,12 @@ proxy and TLS, so what it writes and how it reads an answer are checked byte for
 from __future__ import annotations
 
 import asyncio
-import datetime
 import gzip
-import ipaddress
 import ssl
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from app.exchanges.base import UpstreamRequest
 from app.proxy import http1
@@ -29,6 +22,7 @@ from app.proxy.http1 import (
     ResponseTooLarge,
 )
 from app.proxy.upstream import ExchangeTimeout, ExchangeUnreachable, Http1Upstream, UnsendableRequest
+from bench.run import self_signed_certificate
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
@@ -408,27 +402,15 @@ def test_plain_http_through_the_egress_proxy_names_the_whole_url_and_authenticat
     run(test)
 
 
-# TLS: a throwaway CA-less certificate for 127.0.0.1, trusted by the client's own context.
+# TLS: a throwaway CA-less certificate for 127.0.0.1 (the benchmark's fake exchange serves the same
+# kind), trusted by the client's own context.
 
 @pytest.fixture(scope="module")
 def tls(tmp_path_factory: pytest.TempPathFactory) -> tuple[ssl.SSLContext, ssl.SSLContext]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(hours=1))
-            .not_valid_after(now + datetime.timedelta(hours=1))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                           critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
-    folder: Path = tmp_path_factory.mktemp("tls")
-    (folder / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (folder / "key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                                       serialization.NoEncryption()))
+    cert, key = self_signed_certificate(tmp_path_factory.mktemp("tls"))
     server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    server.load_cert_chain(folder / "cert.pem", folder / "key.pem")
-    client = ssl.create_default_context(cafile=str(folder / "cert.pem"))
+    server.load_cert_chain(cert, key)
+    client = ssl.create_default_context(cafile=str(cert))
     return server, client
 
 

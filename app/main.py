@@ -31,7 +31,7 @@ from app.egress.routes import router as egress_router
 from app.errors import install_error_handlers
 from app.health.routes import router as health_router
 from app.idempotency.store import IdempotencyStore
-from app.migrate import upgrade_to_head
+from app.migrate import ensure_at_head
 from app.observability.logs import configure_logging
 from app.observability.middleware import RequestObserver
 from app.openapi_shape import shape
@@ -90,7 +90,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     tasks: list[asyncio.Task[None]] = []
     try:
         if settings.auto_migrate:
-            await upgrade_to_head(engine)
+            await ensure_at_head(engine)
         app.state.vault = Vault.from_settings(settings)
         await app.state.vault.check_rows_covered(app.state.sessionmaker)
         _announce_development_setup(settings, app.state.vault)

@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
+import alembic  # noqa: F401 - loaded, each test's fresh database migrates in this process (app/migrate.py)
 import asyncpg
 import pytest
 from fastapi.testclient import TestClient

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -88,10 +89,13 @@ def _in_memory(url: URL) -> bool:
 
 
 async def _upgrade_in_child(url: URL) -> None:
+    # The child imports this very `app` package: -P keeps the working directory (where any folder
+    # named app could sit) off its path, and PYTHONPATH names where this one lives.
+    path = os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))
     # The URL goes through stdin: a password in argv would show in every `ps`.
     child = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "app.migrate", stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+        sys.executable, "-P", "-m", "app.migrate", env={**os.environ, "PYTHONPATH": path},
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
     _, err = await child.communicate(url.render_as_string(hide_password=False).encode() + b"\n")
     if child.returncode != 0:
         lines = err.decode("utf-8", "replace").strip().splitlines()

@@ -98,3 +98,14 @@ def test_a_failed_migration_says_why_in_one_line_without_the_password(empty_data
     assert "9999" in message and "\n" not in message
     assert CANARY_PASSWORD not in message
     assert asyncio.run(_revision(empty_database_url)) == ["9999"]  # left as it was
+
+
+def test_the_child_runs_this_app_not_a_folder_named_app_where_it_starts(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    decoy = tmp_path / "elsewhere" / "app"
+    decoy.mkdir(parents=True)
+    (decoy / "__init__.py").write_text("raise SystemExit('the wrong app was imported')\n")
+    monkeypatch.chdir(decoy.parent)
+    url = f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}"
+    asyncio.run(_ensure(url))
+    assert asyncio.run(_revision(url)) == [HEAD]

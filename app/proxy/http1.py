@@ -19,13 +19,15 @@ import re
 import ssl
 import zlib
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 from urllib.parse import unquote, urlsplit
 
 import httptools
+
+T = TypeVar("T")
 
 # Bodies an exchange may send: an order book or trade history is a few MB at most.
 MAX_RESPONSE_BYTES = 64 << 20
@@ -293,6 +295,16 @@ def decoded(response: Response) -> Response:
     raise MalformedResponse(f"the answer's {coding.decode('latin-1')} body cannot be decoded")
 
 
+async def _before_sending(deadline: float, step: Awaitable[T]) -> T:
+    """A step before the request is written (a free slot, a connection): the deadline passing there
+    means nothing was sent, and the caller may retry at once, unlike a timeout after sending."""
+    try:
+        async with asyncio.timeout_at(deadline):
+            return await step
+    except TimeoutError:
+        raise ConnectFailed("no connection to the exchange within the request's time") from None
+
+
 class Http1Client:
     """Keep-alive connections per origin, on one egress path: a forward proxy, a bound source
     address, or neither. `request` sends the target exactly as given: signed bytes are not re-encoded."""
@@ -326,15 +338,11 @@ class Http1Client:
         # loop timer: asyncio.timeout() around it all was a fifth of this client's instructions per
         # request (callgrind). Waiting for a slot or a new connection counts against the same deadline.
         if self._slots.locked():
-            async with asyncio.timeout_at(deadline):
-                await self._slots.acquire()
+            await _before_sending(deadline, self._slots.acquire())
         else:
             await self._slots.acquire()
         try:
-            connection = self._checkout(route)
-            if connection is None:
-                async with asyncio.timeout_at(deadline):
-                    connection = await self._connect(route)
+            connection = self._checkout(route) or await _before_sending(deadline, self._connect(route))
             try:
                 response = await connection.exchange(data, deadline)
             except BaseException:

@@ -139,6 +139,8 @@ class HttpxUpstream:
                                                  headers=dict(request.headers), content=request.body or None)
         except httpx.InvalidURL:
             raise UnsendableRequest("the URL cannot be sent as given") from None
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:  # before any byte went out
+            raise ExchangeUnreachable(f"{exchange}: {type(exc).__name__} (the request was not sent)") from None
         except httpx.TimeoutException:
             raise ExchangeTimeout(f"{exchange} did not answer in time.{_doubt(unknown_outcome)}") from None
         except httpx.HTTPError as exc:

@@ -277,6 +277,33 @@ def test_a_late_answer_times_out_and_its_connection_is_dropped() -> None:
     run(test)
 
 
+def test_running_out_of_time_before_sending_says_nothing_was_sent() -> None:
+    async def test() -> None:
+        def make(server: Server) -> Handler:
+            async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+                await read_head(reader, server)
+                await reader.read()  # never answers
+            return answer
+
+        server = await serve(make)
+        client = Http1Client(1.0, max_connections=1)
+        first = asyncio.create_task(client.request("GET", server.origin, "/holds-the-only-slot", {}))
+        await asyncio.sleep(0.05)
+        client.timeout_s = 0.1
+        with pytest.raises(ConnectFailed, match="within the request's time"):  # still queued for the slot
+            await client.request("GET", server.origin, "/queued", {})
+        first.cancel()
+        assert [head.split(b" ")[1] for head in server.heads] == [b"/holds-the-only-slot"]
+
+        silent = await asyncio.start_server(lambda reader, writer: reader.read(), "127.0.0.1", 0)
+        port = silent.sockets[0].getsockname()[1]
+        with pytest.raises(ConnectFailed, match="within the request's time"):  # the TLS handshake never ends
+            await Http1Client(0.2, connect_timeout_s=5).request("GET", f"https://127.0.0.1:{port}", "/", {})
+        silent.close()
+        await client.aclose()
+    run(test)
+
+
 def test_a_request_queued_for_a_connection_still_ends_at_its_own_deadline() -> None:
     async def test() -> None:
         def make(server: Server) -> Handler:

@@ -239,6 +239,16 @@ class TestHeadersAndFaults:
         response = api.get("/proxy/binance/api/v3/account", headers=bot["headers"])
         assert_problem(response, 502, "exchange-unreachable")
 
+    @pytest.mark.parametrize("failure", [httpx.ConnectError("refused"), httpx.ConnectTimeout("slow handshake"),
+                                         httpx.PoolTimeout("no free connection")])
+    def test_an_order_that_never_left_says_so_not_may_or_may_not(
+        self, api: TestClient, exchange: Any, bot: dict[str, Any], failure: Exception
+    ) -> None:
+        server_time_now(exchange)
+        exchange.post(f"{BINANCE}/api/v3/order").mock(side_effect=failure)
+        body = assert_problem(api.post("/proxy/binance/api/v3/order?symbol=X", headers=bot["headers"]), 502)
+        assert "was not sent" in body["detail"] and "may or may not" not in body["detail"]
+
     def test_timestamp_refusal_resyncs_and_resends_once(
         self, api: TestClient, exchange: Any, bot: dict[str, Any]
     ) -> None:

@@ -339,9 +339,10 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def rss_mb(pid: int) -> float:
+def rss_mb(pid: int, field: str = "VmRSS") -> float:
+    """Resident memory now, or at its highest so far (VmHWM)."""
     status = Path(f"/proc/{pid}/status").read_text()
-    return int(re.search(r"VmRSS:\s+(\d+)", status).group(1)) / 1024  # type: ignore[union-attr]
+    return int(re.search(rf"{field}:\s+(\d+)", status).group(1)) / 1024  # type: ignore[union-attr]
 
 
 def seed_credentials(workdir: Path, count: int) -> None:
@@ -477,7 +478,8 @@ def main(argv: list[str] | None = None) -> int:
                    {"X-Signvault-Token": bot["X-Signvault-Token"], "Content-Type": "application/json"})
         report.append(f"## /sign\n\n64 connections: **{sign.rps:,.0f} req/s**, p50 {sign.p50:.3f} ms, "
                       f"p99 {sign.p99:.3f} ms, non-2xx {sign.errors}.")
-        report.append(f"## Memory\n\nsignvault worker resident after the runs: **{rss_mb(signvault.pid):.0f} MB**.")
+        report.append(f"## Memory\n\nsignvault worker resident after the runs: **{rss_mb(signvault.pid):.0f} MB** "
+                      f"(at its highest {rss_mb(signvault.pid, 'VmHWM'):.0f} MB).")
         stack.close()
 
     with tempfile.TemporaryDirectory(prefix="signvault-bench-") as tmp, ExitStack() as stack:

@@ -100,12 +100,14 @@ async def _upgrade_in_child(url: URL) -> None:
     if child.returncode != 0:
         lines = err.decode("utf-8", "replace").strip().splitlines()
         reason = lines[-1][:300] if lines else f"exit status {child.returncode}"
+        if url.password:  # the child prints the driver's words; a driver could still echo the URL
+            reason = reason.replace(str(url.password), "***")
         raise MigrationFailed(f"migrating the database to revision {HEAD} failed: {reason}")
 
 
 def _child_main() -> int:
-    """`python -m app.migrate`: the database URL on stdin; on failure one line on stderr, exit 1. It
-    prints the driver's first line, never the exception itself: a URL that does not parse is echoed."""
+    """`python -m app.migrate`: the database URL on stdin; on failure one line on stderr (the
+    exception's name and the driver's first line, without bound parameters), exit 1."""
     from app.cli.runtime import database_problem
     from app.db import create_engine
 

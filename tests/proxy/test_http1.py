@@ -87,6 +87,14 @@ def answering(*answers: bytes, then_close: bool = False) -> Callable[[Server], H
     return bind
 
 
+def never_answering(server: Server) -> Handler:
+    """Reads the request's head and never answers, until the client closes."""
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_head(reader, server)
+        await reader.read()
+    return answer
+
+
 async def serve(make: Callable[[Server], Handler], ssl_context: ssl.SSLContext | None = None) -> Server:
     server = Server(lambda r, w: asyncio.sleep(0), ssl_context)
     server.answer = make(server)
@@ -279,13 +287,7 @@ def test_a_late_answer_times_out_and_its_connection_is_dropped() -> None:
 
 def test_running_out_of_time_before_sending_says_nothing_was_sent() -> None:
     async def test() -> None:
-        def make(server: Server) -> Handler:
-            async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-                await read_head(reader, server)
-                await reader.read()  # never answers
-            return answer
-
-        server = await serve(make)
+        server = await serve(never_answering)
         client = Http1Client(1.0, max_connections=1)
         first = asyncio.create_task(client.request("GET", server.origin, "/holds-the-only-slot", {}))
         await asyncio.sleep(0.05)
@@ -306,13 +308,7 @@ def test_running_out_of_time_before_sending_says_nothing_was_sent() -> None:
 
 def test_a_request_queued_for_a_connection_still_ends_at_its_own_deadline() -> None:
     async def test() -> None:
-        def make(server: Server) -> Handler:
-            async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-                await read_head(reader, server)
-                await reader.read()  # never answers
-            return answer
-
-        server = await serve(make)
+        server = await serve(never_answering)
         client = Http1Client(0.2, max_connections=1)
         loop = asyncio.get_running_loop()
         started = loop.time()

@@ -105,6 +105,11 @@ def target_url(origin: str, request: UpstreamRequest) -> str:
     return origin.rstrip("/") + request.target
 
 
+def _not_sent(exchange: str, reason: str) -> ExchangeUnreachable:
+    """No byte went out: the caller may retry at once, an order included."""
+    return ExchangeUnreachable(f"{exchange}: {reason} (the request was not sent)")
+
+
 def _doubt(unknown_outcome: bool) -> str:
     return " The order may or may not have been placed: check before retrying." if unknown_outcome else ""
 
@@ -140,7 +145,7 @@ class HttpxUpstream:
         except httpx.InvalidURL:
             raise UnsendableRequest("the URL cannot be sent as given") from None
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:  # before any byte went out
-            raise ExchangeUnreachable(f"{exchange}: {type(exc).__name__} (the request was not sent)") from None
+            raise _not_sent(exchange, type(exc).__name__) from None
         except httpx.TimeoutException:
             raise ExchangeTimeout(f"{exchange} did not answer in time.{_doubt(unknown_outcome)}") from None
         except httpx.HTTPError as exc:
@@ -170,7 +175,7 @@ class Http1Upstream:
         except TimeoutError:
             raise ExchangeTimeout(f"{exchange} did not answer in time.{_doubt(unknown_outcome)}") from None
         except ConnectFailed as exc:
-            raise ExchangeUnreachable(f"{exchange}: {exc} (the request was not sent)") from None
+            raise _not_sent(exchange, str(exc)) from None
         except HttpError as exc:
             raise ExchangeUnreachable(f"{exchange}: {type(exc).__name__}{_doubt(unknown_outcome)}") from None
         return _answer(response.status, response.headers, response.body)

@@ -20,7 +20,7 @@ class ThreadedServer:
 
     def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0, *, lifespan: Literal["on", "off"] = "off",
                  name: str = "server", log_level: str = "warning", start_timeout: float = 20.0,
-                 http: str = "h11", date_header: bool = True) -> None:
+                 http: str | type = "h11", date_header: bool = True) -> None:
         self.app = app
         self.host = host
         self.port = port

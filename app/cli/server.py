@@ -16,6 +16,8 @@ from app.cli.runtime import database_label, database_problem, load_settings, ope
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from app.server.connection import HttpConnection
+
     settings = load_settings()
     if args.workers < 1:
         raise BadInput("--workers must be at least 1")
@@ -31,6 +33,7 @@ def _serve(args: argparse.Namespace) -> int:
         workers=args.workers,
         proxy_headers=False,  # never trust X-Forwarded-* from whoever connects
         server_header=False,
+        http=HttpConnection,  # signvault's own HTTP/1.1 protocol (app/server/)
         access_log=False,  # the request observer writes one scrubbed JSON access line per request
         log_level=settings.log_level.lower(),
     )

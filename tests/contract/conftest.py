@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from app.main import create_app
+from app.server.connection import HttpConnection
 from tests.conftest import ADMIN, make_settings
 from tests.servers import ThreadedServer
 from tests.simulator import EXCHANGE_IDS, SimulatorServer
@@ -39,7 +40,8 @@ def running_signvault(sim: SimulatorServer, data_dir: Path, ip_echo: str, **over
                               "log_level": "WARNING"}
     values.update(overrides)
     settings = make_settings(data_dir, f"sqlite+aiosqlite:///{data_dir / 'signvault.db'}", **values)
-    with ThreadedServer(create_app(settings), lifespan="on", name="signvault") as server:
+    with ThreadedServer(create_app(settings), lifespan="on", name="signvault",
+                        http=HttpConnection) as server:  # the protocol `signvault serve` runs
         yield server.url
 
 

@@ -13,6 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.main import create_app
+from app.server.connection import HttpConnection
 from app.settings import Settings
 from tests.conftest import ADMIN, make_settings
 from tests.servers import ThreadedServer
@@ -44,7 +45,8 @@ def signvault(sim: SimulatorServer, tmp_path: Path) -> Iterator[str]:
     """The real signvault on a real socket, for clients that speak HTTP rather than ASGI."""
     urls = {exchange: sim.url_for(exchange) for exchange in EXCHANGE_IDS}
     settings = make_settings(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'signvault.db'}", exchange_urls=urls)
-    with ThreadedServer(create_app(settings), lifespan="on", name="signvault") as server:
+    with ThreadedServer(create_app(settings), lifespan="on", name="signvault",
+                        http=HttpConnection) as server:  # the protocol `signvault serve` runs
         yield server.url
 
 

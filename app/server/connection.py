@@ -19,7 +19,7 @@ from urllib.parse import unquote
 
 import httptools
 
-from app.server.cycle import RequestCycle, logger
+from app.server.cycle import STATUS_LINES, RequestCycle, logger
 
 MAX_HEAD_BYTES = 64 * 1024  # a request's line and header fields; a bot's are well under 2 KB
 HIGH_WATER = 64 * 1024  # request body bytes held for the app before the connection stops reading
@@ -28,12 +28,12 @@ HIGH_WATER = 64 * 1024  # request body bytes held for the app before the connect
 class _Refused(Exception):
     """A request the connection answers itself, and then closes."""
 
-    def __init__(self, status: int, phrase: str, reason: str) -> None:
+    def __init__(self, status: int, reason: str) -> None:
         super().__init__(reason)
-        self.status, self.phrase, self.reason = status, phrase, reason
+        self.status, self.reason = status, reason
 
 
-_BAD_REQUEST = _Refused(400, "Bad Request", "Invalid HTTP request received.")
+_BAD_REQUEST = _Refused(400, "Invalid HTTP request received.")
 
 
 class HttpConnection(asyncio.Protocol):
@@ -224,8 +224,7 @@ class HttpConnection(asyncio.Protocol):
     # Ours
 
     def _head_too_large(self) -> None:
-        self.refusal = _Refused(431, "Request Header Fields Too Large",
-                                f"The request's line and headers are over {MAX_HEAD_BYTES} bytes.")
+        self.refusal = _Refused(431, f"The request's line and headers are over {MAX_HEAD_BYTES} bytes.")
         raise self.refusal  # stops the parser; data_received answers
 
     def _scope(self) -> dict[str, Any]:
@@ -301,9 +300,8 @@ class HttpConnection(asyncio.Protocol):
                 return
         logger.warning(refusal.reason)
         reason = refusal.reason.encode("ascii")
-        self.transport.write(b"HTTP/1.1 %d %s\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: %d\r\n"
-                             b"connection: close\r\n\r\n%s" % (refusal.status, refusal.phrase.encode(),
-                                                               len(reason), reason))
+        self.transport.write(STATUS_LINES[refusal.status] + b"content-type: text/plain; charset=utf-8\r\n"
+                             b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (len(reason), reason))
         self.transport.close()
 
 

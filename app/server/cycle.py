@@ -19,7 +19,7 @@ logger = logging.getLogger("uvicorn.error")  # configured, and scrubbed, with uv
 _TOKEN = bytes(b for b in range(256) if chr(b) in "!#$%&'*+-.^_`|~" or (chr(b).isascii() and chr(b).isalnum()))
 _VALUE = bytes(b for b in range(256) if b == 9 or 32 <= b < 127 or b > 127)
 _PHRASES = {status.value: status.phrase.encode() for status in http.HTTPStatus}
-_STATUS_LINES = {status: b"HTTP/1.1 %d %s\r\n" % (status, _PHRASES.get(status, b"")) for status in range(100, 600)}
+STATUS_LINES = {status: b"HTTP/1.1 %d %s\r\n" % (status, _PHRASES.get(status, b"")) for status in range(100, 600)}
 _NO_BODY = frozenset({204, 304})
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _DISCONNECT = {"type": "http.disconnect"}
@@ -146,7 +146,7 @@ class RequestCycle:
     # The answer
 
     def _head(self, status: int, headers: Any, body: bytes | None) -> bytes:
-        line = _STATUS_LINES.get(status)
+        line = STATUS_LINES.get(status)
         if line is None:
             raise RuntimeError(f"Invalid HTTP status code {status!r}.")
         names, values = _fields(headers)

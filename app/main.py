@@ -8,6 +8,7 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from types import SimpleNamespace
 from typing import Any
 
 from fastapi import FastAPI
@@ -123,8 +124,18 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await engine.dispose()
 
 
+class AppState(SimpleNamespace):
+    """The app's state (`app.state`) as ordinary attributes. Starlette's State keeps them in a dict
+    behind `__getattr__`, which Python calls only after an ordinary lookup has failed and formatted
+    an AttributeError: ~6k instructions a read (callgrind), and a proxied request reads three."""
+
+
 class SignvaultApp(FastAPI):
     """FastAPI with the signing gateway in front of its whole middleware stack (app/proxy/gateway.py)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.state = AppState()  # type: ignore[assignment]
 
     def build_middleware_stack(self) -> ASGIApp:
         settings: Settings = self.state.settings

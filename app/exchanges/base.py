@@ -231,7 +231,11 @@ class Exchange:
         return []
 
     def cooldown(self, status: int, headers: Mapping[str, str], body: bytes) -> Cooldown | None:
-        """Whether this response means "stop"; 429 slows one key down, 418 is an IP ban."""
+        """Whether this response means "stop"; 429 slows one key down, 418 is an IP ban.
+
+        Markers in a body are looked for with `bytes.find`, here and in the exchanges: `marker in
+        body` first tries the marker as an integer and formats the TypeError that raises, ~2k
+        instructions on CPython 3.11 (callgrind), and every answer is checked."""
         if status == 418:
             return Cooldown("ip", retry_after_s(headers, 120.0), ban=True)
         if status == 429:
@@ -324,7 +328,7 @@ class Exchange:
 
     def refused_timestamp(self, status: int, body: bytes) -> bool:
         """The exchange refused the request for its timestamp, before executing anything."""
-        if self.timestamp_error_marker is None or self.timestamp_error_marker not in body:
+        if self.timestamp_error_marker is None or body.find(self.timestamp_error_marker) < 0:
             return False
         try:
             return self.is_timestamp_error(status, json.loads(body))

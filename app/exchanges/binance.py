@@ -105,8 +105,8 @@ class Binance(Exchange):
     def cooldown(self, status: int, headers: Mapping[str, str], body: bytes) -> Cooldown | None:
         # Limits are per IP: a 429 from one key means every key behind our egress must stop, and
         # going on after 429s earns a 418 ban of 2 minutes to 3 days.
-        if status in (418, 429) or b'"code":-1003' in body:
-            banned = status == 418 or b"banned until" in body
+        if status in (418, 429) or body.find(b'"code":-1003') >= 0:
+            banned = status == 418 or body.find(b"banned until") >= 0
             seconds = retry_after_s(headers, 120.0 if banned else 60.0)
             if match := BANNED_UNTIL.search(body):
                 seconds = max(seconds, int(match.group(1)) / 1000 - time.time())

@@ -38,9 +38,9 @@ class Bybit(Exchange):
     ip_rate = "600/5second"  # over it: HTTP 403 and a 10-minute IP ban
 
     def cooldown(self, status: int, headers: Mapping[str, str], body: bytes) -> Cooldown | None:
-        if status == 403 and b"too frequent" in body.lower():
+        if status == 403 and body.lower().find(b"too frequent") >= 0:
             return Cooldown("ip", 600.0, ban=True)
-        if b'"retCode":10006' in body:  # "Too many visits!": per UID, until the reset timestamp
+        if body.find(b'"retCode":10006') >= 0:  # "Too many visits!": per UID, until the reset timestamp
             reset = headers.get("x-bapi-limit-reset-timestamp", "")
             seconds = int(reset) / 1000 - time.time() if reset.isdigit() else 1.0
             return Cooldown("key", max(1.0, seconds))

@@ -65,7 +65,7 @@ class CryptoCom(Exchange):
     key_rate = "25/second"  # most private methods: 3 per 100 ms per key
 
     def cooldown(self, status: int, headers: Mapping[str, str], body: bytes) -> Cooldown | None:
-        if b'"code":42901' in body:
+        if body.find(b'"code":42901') >= 0:
             return Cooldown("key", 1.0)
         return super().cooldown(status, headers, body)
 

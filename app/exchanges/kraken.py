@@ -51,9 +51,9 @@ class Kraken(Exchange):
     key_rate = "15/45second"
 
     def cooldown(self, status: int, headers: Mapping[str, str], body: bytes) -> Cooldown | None:
-        if b"EGeneral:Temporary lockout" in body:
+        if body.find(b"EGeneral:Temporary lockout") >= 0:
             return Cooldown("key", 900.0, ban=True)
-        if b"Rate limit exceeded" in body:  # EAPI: and EOrder: both say it with HTTP 200
+        if body.find(b"Rate limit exceeded") >= 0:  # EAPI: and EOrder: both say it with HTTP 200
             return Cooldown("key", 15.0)
         return super().cooldown(status, headers, body)
 

@@ -23,7 +23,7 @@ class KuCoin(Exchange):
     ip_rate = "2000/30second"  # public, per IP
 
     def cooldown(self, status: int, headers: Mapping[str, str], body: bytes) -> Cooldown | None:
-        if status == 429 or b'"code":"429000"' in body or b'"code":"200002"' in body:
+        if status == 429 or body.find(b'"code":"429000"') >= 0 or body.find(b'"code":"200002"') >= 0:
             reset = headers.get("gw-ratelimit-reset", "")
             return Cooldown("key", max(1.0, int(reset) / 1000) if reset.isdigit() else 10.0)
         if headers.get("gw-ratelimit-remaining") == "0":  # the UID's resource pool is spent until reset

@@ -47,7 +47,7 @@ class Okx(Exchange):
     key_rate = "10/second"  # per endpoint per UID, mostly 10-60 per 2 s
 
     def cooldown(self, status: int, headers: Mapping[str, str], body: bytes) -> Cooldown | None:
-        if status == 429 or b'"code":"50011"' in body or b'"code":"50061"' in body:
+        if status == 429 or body.find(b'"code":"50011"') >= 0 or body.find(b'"code":"50061"') >= 0:
             return Cooldown("key", retry_after_s(headers, 2.0))
         return super().cooldown(status, headers, body)
 

@@ -152,17 +152,17 @@ class RequestCycle:
         names, values = _fields(headers)
         length: bytes | None = None
         chunked = False
-        if b"content-length" in names or b"transfer-encoding" in names:
-            framing = [value for name, value in zip(names, values, strict=True)
-                       if name in (b"content-length", b"transfer-encoding")]
-            if len(framing) > 1:
-                raise RuntimeError("The response is framed twice.")
-            if b"content-length" in names:
-                length = framing[0]
-            elif framing[0].strip().lower() == b"chunked":
-                chunked = True
-            else:
+        # Scans in C over the names (an exchange's answer has some twenty): a Python loop testing
+        # each name was ~9k instructions of a request.
+        lengths, codings = names.count(b"content-length"), names.count(b"transfer-encoding")
+        if lengths + codings > 1:
+            raise RuntimeError("The response is framed twice.")
+        if lengths:
+            length = values[names.index(b"content-length")]
+        elif codings:
+            if values[names.index(b"transfer-encoding")].strip().lower() != b"chunked":
                 raise RuntimeError("Only chunked transfer coding is written.")
+            chunked = True
         if b"connection" in names and b"close" in values[names.index(b"connection")].lower():
             self.keep_alive = False
         lines = [line, *self.connection.default_lines()]

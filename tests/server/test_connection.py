@@ -18,6 +18,14 @@ from tests.servers import ThreadedServer
 Answer = tuple[int, dict[bytes, bytes], bytes]
 
 
+# Answers a server must not write: framed twice, or by a transfer coding it does not apply.
+FRAMINGS = {
+    "/two-lengths": [(b"content-length", b"3"), (b"content-length", b"3")],
+    "/length-and-chunked": [(b"content-length", b"3"), (b"transfer-encoding", b"chunked")],
+    "/gzip-coding": [(b"transfer-encoding", b"gzip")],
+}
+
+
 class Recorder:
     """An ASGI app whose behaviour each test picks by path, and which remembers what it was given."""
 
@@ -46,6 +54,10 @@ class Recorder:
             await send({"type": "http.response.start", "status": 200,
                         "headers": [(b"x-injected", b"a\r\nset-cookie: evil=1")]})
             await send({"type": "http.response.body", "body": b""})
+            return
+        if path in FRAMINGS:
+            await send({"type": "http.response.start", "status": 200, "headers": FRAMINGS[path]})
+            await send({"type": "http.response.body", "body": b"abc"})
             return
         if path == "/stream":
             await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
@@ -203,6 +215,14 @@ class TestAnswers:
         assert (status, body) == (500, b"Internal Server Error")
         assert b"set-cookie" not in headers and b"x-injected" not in headers
         assert "Exception in ASGI application" in caplog.text
+        assert closed(client)
+
+    @pytest.mark.parametrize("path", sorted(FRAMINGS))
+    def test_an_answer_framed_twice_or_by_another_coding_is_a_500(self, client: socket.socket, path: str) -> None:
+        client.sendall(b"GET %s HTTP/1.1\r\nHost: s\r\n\r\n" % path.encode())
+        status, headers, body = Responses(client).next()
+        assert (status, body) == (500, b"Internal Server Error")
+        assert b"transfer-encoding" not in headers
         assert closed(client)
 
     def test_an_app_failure_before_any_byte_is_a_500(self, client: socket.socket) -> None:

@@ -7,14 +7,13 @@ log injection. No legitimate admin, client or exchange path carries them.
 from __future__ import annotations
 
 import json
-import re
 from urllib.parse import unquote_to_bytes
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.errors import TYPE_PREFIX, send_problem
 
-_CONTROL = re.compile(rb"[\x00-\x1f\x7f]")
+_CONTROL = bytes(range(0x20)) + b"\x7f"
 _BODY = json.dumps({
     "type": TYPE_PREFIX + "bad-request", "title": "Bad request", "status": 400,
     "detail": "the path or query contains control characters",
@@ -40,8 +39,14 @@ def has_control(scope: Scope) -> bool:
     path: str = scope["path"]
     raw_path: bytes = scope.get("raw_path") or b""
     query: bytes = scope.get("query_string") or b""
-    return bool(
-        _CONTROL.search(path.encode("utf-8", "surrogateescape"))
-        or _CONTROL.search(unquote_to_bytes(raw_path))
-        or _CONTROL.search(unquote_to_bytes(query))
+    return (
+        _holds_control(path.encode("utf-8", "surrogateescape"))
+        or _holds_control(unquote_to_bytes(raw_path))
+        or _holds_control(unquote_to_bytes(query))
     )
+
+
+def _holds_control(data: bytes) -> bool:
+    # Deleting the control bytes shortens the string if it held any: one pass in C, where a regular
+    # expression search was ~2.7k instructions a call (callgrind), three a request.
+    return len(data.translate(None, _CONTROL)) != len(data)

@@ -32,10 +32,10 @@ T = TypeVar("T")
 # Bodies an exchange may send: an order book or trade history is a few MB at most.
 MAX_RESPONSE_BYTES = 64 << 20
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
-# A request line or header that could split into two: refused before any byte is written.
-_UNSAFE_TARGET = re.compile(r"[\x00-\x20\x7f]")
-_UNSAFE_HEADER = re.compile(r"[\x00\r\n]")
-_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# A request line or header that could split into two is refused before any byte is written. The
+# checks run in C over the whole target, all names and all values at once: a regular expression per
+# name and per string was ~15k instructions of a request (callgrind).
+_TOKEN = bytes(b for b in range(128) if chr(b) in "!#$%&'*+-.^_`|~" or chr(b).isalnum())
 
 
 class HttpError(Exception):
@@ -121,12 +121,17 @@ def _route(origin: str, via_proxy: bool) -> _Route:
 
 def _head(method: str, route: _Route, target: str, headers: Mapping[str, str], body: bytes,
           proxy_authorization: bytes) -> bytes:
-    if _UNSAFE_TARGET.search(target) or not target.startswith("/"):
+    # No control character, DEL or space (isprintable() is False for the first two, and for any
+    # character that is not printable ASCII or Unicode; the line is ASCII in any case).
+    if not target.startswith("/") or not target.isprintable() or " " in target:
         raise InvalidRequest("the request target holds characters HTTP/1.1 cannot carry")
     lines = [f"{method} {route.target_prefix}{target} HTTP/1.1\r\n".encode("ascii"), route.host_header]
     if headers:
-        # Values are checked joined: none may hold CR, LF or NUL, so neither may all of them together.
-        if not all(map(_HEADER_NAME.fullmatch, headers)) or _UNSAFE_HEADER.search("".join(headers.values())):
+        # Names are tokens, none empty; values hold no CR, LF or NUL: checked joined, which holds
+        # exactly when it holds for each.
+        names, values = "".join(headers), "".join(headers.values())
+        if (not all(headers) or not names.isascii() or names.encode("ascii").translate(None, _TOKEN)
+                or "\r" in values or "\n" in values or "\0" in values):
             raise InvalidRequest("a header cannot be written as HTTP/1.1")
         lines.append("".join([f"{name}: {value}\r\n" for name, value in headers.items()]).encode("latin-1"))
     if body or method in _BODY_METHODS:

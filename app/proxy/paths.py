@@ -14,7 +14,8 @@ from app.errors import ProblemError
 
 MAX_PATH = 2048
 MAX_QUERY = 8192
-_SEGMENT = re.compile(r"^[A-Za-z0-9_.~-]+$")
+# The path's alphabet: a segment's characters, and the slash between segments.
+_PATH_CHARS = bytes(b for b in range(128) if chr(b) in "_.~-/" or chr(b).isalnum())
 # Outside printable ASCII, plus the four characters httpx would rewrite (" < >) or refuse (#) when
 # sending: encoding them here, before signing, keeps the signed bytes equal to the bytes sent.
 _UNSAFE_QUERY_BYTE = re.compile(rb'[^\x21-\x7e]|["<>#]')
@@ -31,11 +32,14 @@ def exchange_path(raw: str) -> str:
     # Generated API clients percent-encode the {path} parameter whole: read %2F as the slash it
     # stands for, then check every segment as usual (so "%2F%2Fhost" is still an empty segment).
     raw = raw.replace("%2F", "/").replace("%2f", "/")
-    segments = raw.removeprefix("/").split("/")
-    for segment in segments:
-        if segment in ("", ".", "..") or not _SEGMENT.fullmatch(segment):
-            raise UnsafePath("paths may use letters, digits and - _ . ~ between single slashes")
-    return "/" + "/".join(segments)
+    path = "/" + raw.removeprefix("/")
+    # The alphabet in one pass over the whole path (a regular expression per segment was ~6k
+    # instructions of a request), then no empty, "." or ".." segment between its slashes.
+    enclosed = path + "/"
+    if (not path.isascii() or path.encode("ascii").translate(None, _PATH_CHARS)
+            or "//" in enclosed or "/./" in enclosed or "/../" in enclosed):
+        raise UnsafePath("paths may use letters, digits and - _ . ~ between single slashes")
+    return path
 
 
 def exchange_query(raw: bytes) -> str:

@@ -368,6 +368,8 @@ def test_an_answer_over_the_cap_is_refused(monkeypatch: pytest.MonkeyPatch) -> N
     ("/a b", {}),
     ("/a\r\nX-Injected: 1", {}),
     ("no-slash", {}),
+    ("/a\tb", {}),
+    ("/a\x7f", {}),
     ("/a", {"x-note": "one\r\nX-Injected: 1"}),
     ("/a", {"bad name": "v"}),
     # Names and values are checked all at once: each bad one is still found, wherever it is.
@@ -377,6 +379,7 @@ def test_an_answer_over_the_cap_is_refused(monkeypatch: pytest.MonkeyPatch) -> N
     ("/a", {"x-ok": "v", "a,b": "v"}),
     ("/a", {"x-ok": "v", "a:b": "v"}),
     ("/a", {"x-ok\r\nX-Injected": "1"}),
+    ("/a", {"x-ok": "v", "na\u00efve": "v"}),
 ])
 def test_a_request_that_would_split_is_refused_before_connecting(target: str, headers: dict[str, str]) -> None:
     async def test() -> None:

@@ -201,7 +201,7 @@ class Exchange:
     order_rate: str | None = None  # new orders per credential (cancels are not counted)
     ip_rate: str | None = None  # weighted requests per egress IP, shared by every key
 
-    @property
+    @cached_property  # read some eight times a request: after the first, a plain attribute
     def id(self) -> str:
         return self.spec.id
 

@@ -121,8 +121,8 @@ def _route(origin: str, via_proxy: bool) -> _Route:
 
 def _head(method: str, route: _Route, target: str, headers: Mapping[str, str], body: bytes,
           proxy_authorization: bytes) -> bytes:
-    # No control character, DEL or space (isprintable() is False for the first two, and for any
-    # character that is not printable ASCII or Unicode; the line is ASCII in any case).
+    # No control character, DEL or space: isprintable() is False for the first two (and for
+    # unprintable non-ASCII, which the line's ASCII encoding would refuse in any case).
     if not target.startswith("/") or not target.isprintable() or " " in target:
         raise InvalidRequest("the request target holds characters HTTP/1.1 cannot carry")
     lines = [f"{method} {route.target_prefix}{target} HTTP/1.1\r\n".encode("ascii"), route.host_header]
@@ -232,9 +232,8 @@ class _Connection(asyncio.Protocol):
         if self.transport is not None:
             self.transport.close()
 
-    async def exchange(self, data: bytes, deadline: float) -> Response:
+    async def exchange(self, data: bytes, deadline: float, loop: asyncio.AbstractEventLoop) -> Response:
         """Send `data` and wait for the answer until `deadline` (loop time), then raise TimeoutError."""
-        loop = asyncio.get_running_loop()
         waiter = self.waiter = loop.create_future()
         timer = loop.call_at(deadline, _expire, waiter)
         self.transport.write(data)  # type: ignore[union-attr]
@@ -337,6 +336,7 @@ class Http1Client:
         route = _route(origin, self.proxy is not None)
         proxy_authorization = self.proxy.authorization if self.proxy and not route.tls else b""
         data = _head(method, route, target, headers, body, proxy_authorization) + body
+        # The loop, asked for once: on CPython 3.11 each asking is a getpid() system call.
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.timeout_s
         # The usual case, a free slot and a pooled connection, waits only for the answer, under one
@@ -347,22 +347,22 @@ class Http1Client:
         else:
             await self._slots.acquire()
         try:
-            connection = self._checkout(route) or await _before_sending(deadline, self._connect(route))
+            connection = self._checkout(route, loop) or await _before_sending(deadline, self._connect(route))
             try:
-                response = await connection.exchange(data, deadline)
+                response = await connection.exchange(data, deadline, loop)
             except BaseException:
                 connection.close()  # timed out, cancelled or failed mid-answer: its bytes cannot be trusted
                 raise
-            self._release(route, connection)
+            self._release(route, connection, loop)
         finally:
             self._slots.release()
         return decoded(response)
 
-    def _checkout(self, route: _Route) -> _Connection | None:
+    def _checkout(self, route: _Route, loop: asyncio.AbstractEventLoop) -> _Connection | None:
         idle = self._idle.get(route.key)
         if not idle:
             return None
-        stale_before = asyncio.get_running_loop().time() - self.idle_s
+        stale_before = loop.time() - self.idle_s
         while idle:
             connection = idle.pop()  # the most recently used: the least likely to be closed under us
             if not connection.closed and connection.idle_since > stale_before:
@@ -370,12 +370,12 @@ class Http1Client:
             connection.close()
         return None
 
-    def _release(self, route: _Route, connection: _Connection) -> None:
+    def _release(self, route: _Route, connection: _Connection, loop: asyncio.AbstractEventLoop) -> None:
         if self._closed or not connection.reusable or connection.closed:
             connection.close()
             return
         idle = self._idle.setdefault(route.key, deque())
-        now = asyncio.get_running_loop().time()
+        now = loop.time()
         while idle and (idle[0].closed or idle[0].idle_since <= now - self.idle_s):
             idle.popleft().close()  # expired at the cold end
         if len(idle) >= self.max_idle:

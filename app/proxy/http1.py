@@ -27,6 +27,8 @@ from urllib.parse import unquote, urlsplit
 
 import httptools
 
+from app.http_syntax import TOKEN_BYTES
+
 T = TypeVar("T")
 
 # Bodies an exchange may send: an order book or trade history is a few MB at most.
@@ -35,7 +37,6 @@ _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 # A request line or header that could split into two is refused before any byte is written. The
 # checks run in C over the whole target, all names and all values at once: a regular expression per
 # name and per string was ~15k instructions of a request (callgrind).
-_TOKEN = bytes(b for b in range(128) if chr(b) in "!#$%&'*+-.^_`|~" or chr(b).isalnum())
 
 
 class HttpError(Exception):
@@ -130,7 +131,7 @@ def _head(method: str, route: _Route, target: str, headers: Mapping[str, str], b
         # Names are tokens, none empty; values hold no CR, LF or NUL: checked joined, which holds
         # exactly when it holds for each.
         names, values = "".join(headers), "".join(headers.values())
-        if (not all(headers) or not names.isascii() or names.encode("ascii").translate(None, _TOKEN)
+        if (not all(headers) or not names.isascii() or names.encode("ascii").translate(None, TOKEN_BYTES)
                 or "\r" in values or "\n" in values or "\0" in values):
             raise InvalidRequest("a header cannot be written as HTTP/1.1")
         lines.append("".join([f"{name}: {value}\r\n" for name, value in headers.items()]).encode("latin-1"))

@@ -12,8 +12,9 @@ from urllib.parse import unquote_to_bytes
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.errors import TYPE_PREFIX, send_problem
+from app.http_syntax import outside
 
-_CONTROL = bytes(range(0x20)) + b"\x7f"
+_CONTROL = outside(bytes(range(0x20, 0x7f)) + bytes(range(0x80, 0x100)))  # marks the C0 controls and DEL
 _BODY = json.dumps({
     "type": TYPE_PREFIX + "bad-request", "title": "Bad request", "status": 400,
     "detail": "the path or query contains control characters",
@@ -47,6 +48,6 @@ def has_control(scope: Scope) -> bool:
 
 
 def _holds_control(data: bytes) -> bool:
-    # Deleting the control bytes shortens the string if it held any: one pass in C, where a regular
-    # expression search was ~2.7k instructions a call (callgrind), three a request.
-    return len(data.translate(None, _CONTROL)) != len(data)
+    # One pass in C, where a regular expression search was ~2.7k instructions a call (callgrind),
+    # three a request.
+    return 1 in data.translate(_CONTROL)

@@ -27,7 +27,7 @@ from urllib.parse import unquote, urlsplit
 
 import httptools
 
-from app.http_syntax import TOKEN_BYTES
+from app.http_syntax import NOT_TOKEN
 
 T = TypeVar("T")
 
@@ -131,7 +131,7 @@ def _head(method: str, route: _Route, target: str, headers: Mapping[str, str], b
         # Names are tokens, none empty; values hold no CR, LF or NUL: checked joined, which holds
         # exactly when it holds for each.
         names, values = "".join(headers), "".join(headers.values())
-        if (not all(headers) or not names.isascii() or names.encode("ascii").translate(None, TOKEN_BYTES)
+        if (not all(headers) or not names.isascii() or 1 in names.encode("ascii").translate(NOT_TOKEN)
                 or "\r" in values or "\n" in values or "\0" in values):
             raise InvalidRequest("a header cannot be written as HTTP/1.1")
         lines.append("".join([f"{name}: {value}\r\n" for name, value in headers.items()]).encode("latin-1"))

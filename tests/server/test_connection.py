@@ -24,6 +24,16 @@ FRAMINGS = {
     "/length-and-chunked": [(b"content-length", b"3"), (b"transfer-encoding", b"chunked")],
     "/gzip-coding": [(b"transfer-encoding", b"gzip")],
 }
+# Header fields HTTP/1.1 cannot carry: a name that is not a token, a value with a control byte.
+UNWRITABLE = {
+    "/name-with-space": [(b"x bad", b"1")],
+    "/name-with-colon": [(b"x:bad", b"1")],
+    "/empty-name": [(b"", b"1")],
+    "/non-ascii-name": [(b"x-caf\xc3\xa9", b"1")],
+    "/value-with-nul": [(b"x-a", b"a\x00b")],
+    "/value-with-lf": [(b"x-a", b"a\nb")],
+    "/value-with-del": [(b"x-a", b"a\x7fb")],
+}
 
 
 class Recorder:
@@ -55,9 +65,15 @@ class Recorder:
                         "headers": [(b"x-injected", b"a\r\nset-cookie: evil=1")]})
             await send({"type": "http.response.body", "body": b""})
             return
-        if path in FRAMINGS:
-            await send({"type": "http.response.start", "status": 200, "headers": FRAMINGS[path]})
+        if path in FRAMINGS or path in UNWRITABLE:
+            headers = FRAMINGS.get(path) or UNWRITABLE[path]
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
             await send({"type": "http.response.body", "body": b"abc"})
+            return
+        if path == "/obs-text":
+            await send({"type": "http.response.start", "status": 200,
+                        "headers": [(b"x-a", b"a\tb \xc3\xa9"), (b"content-length", b"2")]})
+            await send({"type": "http.response.body", "body": b"ok"})
             return
         if path == "/stream":
             await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
@@ -224,6 +240,18 @@ class TestAnswers:
         assert (status, body) == (500, b"Internal Server Error")
         assert b"transfer-encoding" not in headers
         assert closed(client)
+
+    @pytest.mark.parametrize("path", sorted(UNWRITABLE))
+    def test_a_field_http_cannot_carry_is_a_500(self, client: socket.socket, path: str) -> None:
+        client.sendall(b"GET %s HTTP/1.1\r\nHost: s\r\n\r\n" % path.encode())
+        status, _, body = Responses(client).next()
+        assert (status, body) == (500, b"Internal Server Error")
+        assert closed(client)
+
+    def test_a_value_may_hold_tabs_and_bytes_above_ascii(self, client: socket.socket) -> None:
+        client.sendall(b"GET /obs-text HTTP/1.1\r\nHost: s\r\n\r\n")
+        status, headers, body = Responses(client).next()
+        assert (status, headers[b"x-a"], body) == (200, b"a\tb \xc3\xa9", b"ok")
 
     def test_an_app_failure_before_any_byte_is_a_500(self, client: socket.socket) -> None:
         client.sendall(b"GET /boom HTTP/1.1\r\nHost: s\r\n\r\n")

@@ -20,7 +20,11 @@ here (loop and thread), against 93k of 827k with wrk keeping the worker saturate
 
 The time an instruction takes is another matter: on the bench's 2-core VMs a request cost about
 twice the CPU time at 1,000 req/s that it cost saturated, for the same count (caches and a core
-woken from idle), so compare these numbers with each other, not with microseconds.
+woken from idle), so compare these numbers with each other, not with microseconds. Fewer
+instructions are not always less time: compiled with Cython, the request path took 11% fewer and
+was slower at low load (README "Speed"). `--cache-sim` also counts, in callgrind's simulation of
+this CPU's caches, how often a request's code and data missed the first-level caches (a GET: ~13k
+instruction misses interpreted, ~17k compiled): a change that adds code can be caught there.
 """
 
 from __future__ import annotations
@@ -53,6 +57,7 @@ from bench.run import (
 
 WARM = 300  # requests of each kind before counting: caches loaded, clocks synced, connections open
 FLUSH_S = 2.0  # the audit writer gathers rows for 0.2 s, then writes them in its own thread
+MISSES = ("I1mr", "D1mr", "D1mw")  # callgrind's first-level misses: instruction reads, data reads, data writes
 
 
 def requests(token: str) -> dict[str, bytes]:
@@ -94,13 +99,17 @@ def callgrind_control(*args: str) -> None:
     subprocess.run(["callgrind_control", *args], check=True, capture_output=True)
 
 
-def counted(out: Path, pid: int, dump: int) -> dict[int, int]:
-    """Instructions per thread in callgrind's `dump`-th dump of `pid` (thread 1 runs the event loop)."""
+def counted(out: Path, pid: int, dump: int) -> dict[int, dict[str, int]]:
+    """Callgrind's events per thread (Ir, the instructions, and with --cache-sim the misses) in the
+    `dump`-th dump of `pid`; thread 1 runs the event loop."""
     threads = {}
     for path in out.glob(f"cg.{pid}.{dump}-*"):
-        total = re.search(r"^(?:summary|totals): (\d+)", path.read_text(errors="replace"), re.M)
-        if total:
-            threads[int(path.name.rpartition("-")[2])] = int(total.group(1))
+        text = path.read_text(errors="replace")
+        events = re.search(r"^events: (.+)$", text, re.M)
+        total = re.search(r"^(?:summary|totals): (.+)$", text, re.M)
+        if events and total:
+            threads[int(path.name.rpartition("-")[2])] = dict(zip(events.group(1).split(),
+                                                                   map(int, total.group(1).split()), strict=False))
     return threads
 
 
@@ -109,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=1000, help="counted requests of each kind (default 1000)")
     parser.add_argument("--plain-exchange", action="store_true",
                         help="reach the fake exchange over plain HTTP (default: TLS, as real exchanges)")
+    parser.add_argument("--cache-sim", action="store_true",
+                        help="also count first-level cache misses on the event loop (simulated; about twice as slow)")
     args = parser.parse_args(argv)
     if not shutil.which("valgrind") or not shutil.which("callgrind_control"):
         raise SystemExit("bench: needs valgrind (Debian/Ubuntu: apt-get install valgrind)")
@@ -125,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         port = free_port()
         signvault = stack.enter_context(process(
             ["valgrind", "--tool=callgrind", "--instr-atstart=no", "--separate-threads=yes",
+             *(["--cache-sim=yes"] if args.cache_sim else []),
              f"--callgrind-out-file={out}/cg.%p", SIGNVAULT, "serve", "--port", str(port)],
             {**signvault_env(workdir, origin, port), "PYTHONPATH": str(ROOT), "PYTHONHASHSEED": "0"}))
         base = f"http://127.0.0.1:{port}"
@@ -142,13 +154,21 @@ def main(argv: list[str] | None = None) -> int:
             callgrind_control("--dump", str(signvault.pid))
             callgrind_control("--instr=off", str(signvault.pid))
             threads = counted(out, signvault.pid, dump)
-            loop, others = threads.get(1, 0), sum(n for thread, n in threads.items() if thread != 1)
-            rows.append(f"| {kind} | {loop / args.requests:,.0f} | {others / args.requests:,.0f} | "
-                        f"{(loop + others) / args.requests:,.0f} |")
+            loop = threads.get(1, {})
+            others = sum(events.get("Ir", 0) for thread, events in threads.items() if thread != 1)
+            misses = [loop.get(name, 0) / args.requests for name in MISSES] if args.cache_sim else []
+            rows.append(f"| {kind} | {loop.get('Ir', 0) / args.requests:,.0f} | {others / args.requests:,.0f} | "
+                        f"{(loop.get('Ir', 0) + others) / args.requests:,.0f} |"
+                        + "".join(f" {n:,.0f} |" for n in misses))
+    columns, rule = "| request | event loop | other threads | total |", "|---|---:|---:|---:|"
+    if args.cache_sim:  # the event loop's, simulated
+        columns += " L1i misses | L1d read misses | L1d write misses |"
+        rule += "---:|" * len(MISSES)
     print(f"# Instructions per request\n\nOne signvault worker under callgrind, SQLite, {args.requests} requests "
           "of each kind on one keep-alive connection, counted after warming up; the fake exchange reached over "
-          f"{'plain HTTP' if args.plain_exchange else 'TLS'}.\n\n"
-          "| request | event loop | other threads | total |\n|---|---:|---:|---:|")
+          f"{'plain HTTP' if args.plain_exchange else 'TLS'}"
+          f"{'; cache misses on the event loop, in callgrind simulation' if args.cache_sim else ''}.\n\n"
+          f"{columns}\n{rule}")
     print("\n".join(rows))
     return 0
 

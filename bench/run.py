@@ -116,6 +116,25 @@ def interpreter() -> str:
             f"a fixed piece of pure Python in {best * 1000:.0f} ms)")
 
 
+def idle_polling() -> str:
+    """How this machine's idle cores wait for work. On a KVM guest with the `haltpoll` idle driver,
+    `guest_halt_poll_ns` is how long an idle core polls before it halts: the kernel's default is
+    200 µs, and some VMs boot with 0, where every wake-up is an exit to the hypervisor and back. That
+    setting alone moved one connection's added p50 from 0.47 to 0.14 ms (bench/results/2026-11-22j.md)."""
+    driver = _read("/sys/devices/system/cpu/cpuidle/current_driver") or "unknown"
+    polling = _read("/sys/module/haltpoll/parameters/guest_halt_poll_ns") if driver == "haltpoll" else None
+    if polling is None or not polling.isdigit():
+        return f"idle driver {driver}"
+    return f"idle driver haltpoll, polling {int(polling) / 1000:g} µs before halting"
+
+
+def _read(path: str) -> str | None:
+    try:
+        return Path(path).read_text().strip()
+    except OSError:
+        return None
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -437,9 +456,9 @@ def main(argv: list[str] | None = None) -> int:
     report = [f"# signvault benchmark\n\n{os.cpu_count()} cores, loopback, wrk 1 thread, {seconds:g} s per row, "
               f"fake exchange latency {args.latency_ms:g} ms, one signvault worker on SQLite, "
               f"log level {args.log_level}, {CORES.describe()}, the fake exchange reached over "
-              f"{'plain HTTP' if args.plain_exchange else 'TLS'}, {interpreter()}. Requests carry a bot's "
-              "headers (ccxt on requests, with placeholder OKX credentials); answers carry an exchange's (some twenty, "
-              "BENCH_EXCHANGE_HEADERS=few for two).\n"]
+              f"{'plain HTTP' if args.plain_exchange else 'TLS'}, {interpreter()}, {idle_polling()}. "
+              "Requests carry a bot's headers (ccxt on requests, with placeholder OKX credentials); answers carry "
+              "an exchange's (some twenty, BENCH_EXCHANGE_HEADERS=few for two).\n"]
     with tempfile.TemporaryDirectory(prefix="signvault-bench-") as tmp, ExitStack() as stack:
         bench = start_stack(stack, Path(tmp) / "main", args.log_level, args.latency_ms)
         signvault, base, targets = bench.signvault, bench.base, bench.targets

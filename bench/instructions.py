@@ -1,7 +1,7 @@
 """Instructions per request: `python -m bench.instructions` (needs valgrind).
 
 Requests per second and latency drift 15-25% between runs on a shared machine, and by 2-3.5 times
-between machines (README "Speed"). The number of CPU instructions a request takes does not: under
+between machines (bench/results/). The number of CPU instructions a request takes does not: under
 valgrind's callgrind it is the same for the same code and inputs whatever else the machine is doing.
 So a change that claims to make signvault cheaper can be checked here, on any machine, in a minute
 or two. Not to the instruction, though: timers (the audit writer's 0.2 s batches, cache refreshes,
@@ -22,7 +22,7 @@ The time an instruction takes is another matter: on the bench's 2-core VMs a req
 twice the CPU time at 1,000 req/s that it cost saturated, for the same count (caches and a core
 woken from idle), so compare these numbers with each other, not with microseconds. Fewer
 instructions are not always less time: compiled with Cython, the request path took 11% fewer and
-was slower at low load (README "Speed"). `--cache-sim` also counts, in callgrind's simulation of
+was slower at low load (bench/HISTORY.md). `--cache-sim` also counts, in callgrind's simulation of
 this CPU's caches, how often a request's code and data missed the first-level caches (a GET: ~13k
 instruction misses interpreted, ~17k compiled): a change that adds code can be caught there.
 """

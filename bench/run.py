@@ -102,7 +102,7 @@ def interpreter() -> str:
     on this machine: run the benchmark from a virtualenv on the interpreter you deploy. pyenv's
     default build (no profile-guided optimisation, no LTO, a shared libpython) took ~10% more
     instructions per proxied GET than Debian's python3.11 and ~25% more time on this piece, though
-    interleaved runs of the two showed no difference beyond the drift (README "Speed")."""
+    interleaved runs of the two showed no difference beyond the drift (bench/HISTORY.md, item 33)."""
 
     def piece() -> float:
         start = time.perf_counter()

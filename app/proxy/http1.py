@@ -1,7 +1,7 @@
 """A lean HTTP/1.1 client for exchange calls: pooled keep-alive connections, answers parsed by httptools.
 
 Why our own: on the proxy's hot path aiohttp cost ~120 µs a request over a bare protocol
-(bench/, README "Speed"), a third of the worker's time, for features an exchange call never uses.
+(bench/HISTORY.md, item 7), a third of the worker's time, for features an exchange call never uses.
 This keeps what it does use: keep-alive per origin, TLS, the egress forward proxy (CONNECT for
 https, absolute-form for http), a bound source address, gzip and deflate answers, bounded waits
 and bounded bodies. It never follows redirects, keeps no cookies and reads no proxy from the
@@ -66,7 +66,7 @@ class InvalidRequest(ValueError):
 class Response(NamedTuple):
     status: int
     # As received, names lowercased: an answer carries some twenty headers, and each decoded here would
-    # be encoded again when the proxy passes it back (README "Speed").
+    # be encoded again when the proxy passes it back (bench/HISTORY.md, item 27).
     headers: list[tuple[bytes, bytes]]
     body: bytes
 

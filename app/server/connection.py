@@ -3,7 +3,7 @@
 uvicorn still owns the process, the listening sockets, the lifespan, signals, graceful shutdown and
 the Date header (its `ServerState`); this is how one connection's bytes become ASGI requests and
 their answers bytes again. It parses with httptools, as uvicorn's own protocol does, and differs in
-what a request costs (README "Speed", item 34): the answer's head and body go out in one write, a
+what a request costs (bench/HISTORY.md, item 34): the answer's head and body go out in one write, a
 request's body needs no event when it has already arrived, one timer per connection watches for
 idleness instead of one armed and cancelled per request, and an answer's headers are checked
 without a regular expression search per header. And in one limit uvicorn's does not have: a

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import sqlalchemy
 from fastapi import Depends, Request
-from sqlalchemy import DateTime, MetaData, event, make_url
+from sqlalchemy import DateTime, MetaData, Table, event, make_url
 from sqlalchemy.engine import URL, Dialect, Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
@@ -31,6 +31,15 @@ READONLY = "signvault_readonly"
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def table_of(model: type[Base]) -> Table:
+    """A model's table, for Core statements. SQLAlchemy types `__table__` as any FROM clause (a
+    class may be mapped to a join or a select); every model here is mapped to a table."""
+    table = model.__table__
+    if not isinstance(table, Table):
+        raise TypeError(f"{model.__name__} is not mapped to a table")
+    return table
 
 
 class UTCDateTime(TypeDecorator[datetime]):

@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import time
 from bisect import bisect_left
-from collections.abc import Iterable, Sequence
-from typing import Generic, TypeVar
+from collections.abc import Callable, Iterable, Sequence
+from typing import Generic, TypeVar, cast
 
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 from prometheus_client.utils import floatToGoString
+
+# prometheus_client's own formatting of a bucket's bound ("+Inf", "0.005"), which its helper leaves untyped.
+_go_float = cast(Callable[[float], str], floatToGoString)
 
 
 class Count:
@@ -115,7 +118,7 @@ class LoopHistogram(_Family[Timing]):
         total = 0
         for bound, count in zip((*self.bounds, float("inf")), child.counts, strict=True):
             total += count
-            metric.add_sample(self.name + "_bucket", {**labels, "le": floatToGoString(bound)}, total)
+            metric.add_sample(self.name + "_bucket", {**labels, "le": _go_float(bound)}, total)
         metric.add_sample(self.name + "_count", labels, total)
         metric.add_sample(self.name + "_sum", labels, child.sum)
         metric.add_sample(self.name + "_created", labels, child.created)

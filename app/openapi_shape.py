@@ -17,7 +17,7 @@ from app.errors import PROBLEM_JSON
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 FASTAPI_VALIDATION = ("HTTPValidationError", "ValidationError", "ValidationErrorContext")
 EVERYWHERE = (400, 413)
-PASSTHROUGH = {"schema": {}}  # any JSON body: the exchange's own
+PASSTHROUGH: dict[str, Any] = {"schema": {}}  # any JSON body: the exchange's own
 
 
 def _problem(status: int) -> dict[str, Any]:

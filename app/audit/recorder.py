@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from app.audit.context import AuditContext
 
 
-def record(app: Any, scope: dict[str, Any], context: AuditContext, request_id: str, status: int,
+def record(app: Any, scope: Mapping[str, Any], context: AuditContext, request_id: str, status: int,
            latency_ms: float) -> None:
     writer = getattr(app.state, "audit_writer", None)
     if writer is None:

@@ -38,12 +38,13 @@ from sqlalchemy import insert
 from sqlalchemy.engine import Dialect
 
 from app.audit.models import AuditEvent
+from app.db import table_of
 
 # Rows per statement at most, on any database. A slice holds the event loop while it is prepared,
 # and the thread holds the GIL while it binds one: in bench/, one connection's p99 was ~2.4 ms with
 # 512-row slices and ~1.5 ms with 128-row ones, at the same throughput.
 SLICE = 128
-_TABLE = AuditEvent.__table__
+_TABLE = table_of(AuditEvent)
 _COLUMNS = [column for column in _TABLE.columns if column.name != "id"]
 BUSY_TIMEOUT_S = 30  # as the app's engine: wait for another writer rather than fail
 # The catch-up thread's scheduling niceness (Linux: per thread), and the idle thread's where

@@ -26,11 +26,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from app import metrics
 from app.audit.models import AuditEvent
 from app.audit.sqlite_batches import LATE_S, SLICE, SqliteBatches
-from app.db import sqlite_file
+from app.db import sqlite_file, table_of
 
 log = logging.getLogger("signvault.audit")
 
-_TABLE = AuditEvent.__table__
+_TABLE = table_of(AuditEvent)
 
 
 class AuditWriter:

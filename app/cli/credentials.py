@@ -43,7 +43,7 @@ def _yes_no(value: bool | None) -> str:
 
 
 def _check_pairs(check: CheckRead, *, status: bool = True) -> list[tuple[str, str]]:
-    pairs = [("check", check.status)] if status else []
+    pairs: list[tuple[str, str]] = [("check", check.status)] if status else []
     pairs += [("detail", check.detail or NONE), ("checked", when(check.checked_at))]
     if check.permissions is not None:
         p = check.permissions

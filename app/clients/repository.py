@@ -11,7 +11,7 @@ from sqlalchemy.orm import selectinload
 from app.clients.models import Client
 
 
-def _with_credentials() -> Select[tuple[Client]]:
+def _with_credentials() -> Select[Client]:
     return select(Client).options(selectinload(Client.credentials))
 
 

@@ -16,7 +16,7 @@ class _Strict(BaseModel):
 class ClientCreate(_Strict):
     name: str = Field(pattern=LABEL_PATTERN, description="Unique; letters, digits, . _ -")
     credentials: list[str] = Field(default=[], max_length=1000, description="Credential ids or labels.")
-    permissions: list[Permission] = Field(default=["read"], max_length=3)
+    permissions: list[Permission] = Field(default=[Permission.read], max_length=3)
     rate_limit: RateLimit | None = Field(default=None, description="Across all its credentials.")
 
     _permissions = field_validator("permissions")(unique_permissions)

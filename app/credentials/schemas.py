@@ -90,7 +90,7 @@ class CredentialCreate(SecretFields):
     label: Label
     key_type: KeyType | None = Field(default=None, description="Defaults to the exchange's usual type.")
     environment: str = Field(default="live", max_length=16, examples=["live", "testnet", "demo"])
-    permissions: list[Permission] = Field(default=["read", "trade"], max_length=3)
+    permissions: list[Permission] = Field(default=[Permission.read, Permission.trade], max_length=3)
     rate_limit: RateLimit | None = None
 
     _rate_limit = field_validator("rate_limit")(check_rate_limit)

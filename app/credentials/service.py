@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import asdict
+from typing import cast
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -84,14 +85,19 @@ def new_material(data: CredentialCreate) -> tuple[ExchangeSpec, KeyType, SecretM
     spec = _exchange(data.exchange)
     if data.environment not in spec.environments:
         raise InvalidInput.field("environment", f"{spec.name} offers {', '.join(spec.environments)}")
-    key_type = data.key_type or spec.default_key_type
+    key_type = _key_type(data.key_type or spec.default_key_type)
     return spec, key_type, _material(spec, key_type, data)
 
 
 def rotation_material(credential: Credential, data: CredentialRotate) -> tuple[KeyType, SecretMaterial]:
     spec = _exchange(credential.exchange)
-    key_type: KeyType = data.key_type or credential.key_type  # type: ignore[assignment]
+    key_type = _key_type(data.key_type or credential.key_type)
     return key_type, _material(spec, key_type, data)
+
+
+def _key_type(name: str) -> KeyType:
+    """A key type as the signers name it: the API's enum and the stored column hold the same names."""
+    return cast(KeyType, str(name))
 
 
 def signing_key_of(exchange: str, key_type: KeyType, material: SecretMaterial) -> SigningKey:

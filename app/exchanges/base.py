@@ -294,8 +294,9 @@ class Exchange:
             mapped = ("exchange_unavailable" if status >= 500 or status == 429 else
                       "permission_denied" if status == 403 else "invalid_key")
         detail = f"{self.spec.name} answered {status}" + (f" with code {code}" if code else "")
-        if code in self.ambiguous_errors:
-            detail += f" ({self.ambiguous_errors[code]})"
+        ambiguity = self.ambiguous_errors.get(code or "")
+        if ambiguity is not None:
+            detail += f" ({ambiguity})"
         return CheckResult(mapped, detail)
 
     # Binance and Bybit sign the parameters but not the method or path: a signature from /sign for one

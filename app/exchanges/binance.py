@@ -21,6 +21,7 @@ from app.exchanges.base import (
     Exchange,
     ExchangeSpec,
     KeyPermissions,
+    KeyType,
     Moment,
     RequestRefused,
     SigningKey,
@@ -45,7 +46,7 @@ HOSTS_BY_PREFIX = {"/api": SPOT_HOSTS, "/sapi": SPOT_HOSTS, "/fapi": USDM_HOSTS,
                    "/dapi": {"live": "https://dapi.binance.com", "testnet": "https://testnet.binancefuture.com"},
                    "/papi": {"live": "https://papi.binance.com"}}
 # HMAC is "deprecated" in Binance's key-type FAQ; Ed25519 is what they recommend.
-KEY_TYPES = ("hmac", "ed25519", "rsa")
+KEY_TYPES: tuple[KeyType, ...] = ("hmac", "ed25519", "rsa")
 
 # MARKET_DATA endpoints need no key; userDataStream needs the key header but no signature.
 PUBLIC = tuple(f"/{api}/{v}/{name}" for api, v in (("api", "v3"), ("fapi", "v1"), ("fapi", "v2"), ("dapi", "v1"))

@@ -31,14 +31,14 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.db import create_thread_engine, sqlite_file, utcnow
+from app.db import create_thread_engine, sqlite_file, table_of, utcnow
 from app.errors import Conflict, InvalidInput, ProblemError
 from app.idempotency.models import IdempotencyRecord
 
 KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,128}$")
 KEEP_FOR = timedelta(hours=24)
 T = TypeVar("T")
-_KEYS = IdempotencyRecord.__table__
+_KEYS = table_of(IdempotencyRecord)
 
 
 class IdempotencyKeyReused(InvalidInput):

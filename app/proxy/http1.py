@@ -235,7 +235,8 @@ class _Connection(asyncio.Protocol):
 
     async def exchange(self, data: bytes, deadline: float, loop: asyncio.AbstractEventLoop) -> Response:
         """Send `data` and wait for the answer until `deadline` (loop time), then raise TimeoutError."""
-        waiter = self.waiter = loop.create_future()
+        waiter: asyncio.Future[Response] = loop.create_future()
+        self.waiter = waiter
         timer = loop.call_at(deadline, _expire, waiter)
         self.transport.write(data)  # type: ignore[union-attr]
         try:
@@ -348,7 +349,9 @@ class Http1Client:
         else:
             await self._slots.acquire()
         try:
-            connection = self._checkout(route, loop) or await _before_sending(deadline, self._connect(route))
+            connection = self._checkout(route, loop)
+            if connection is None:
+                connection = await _before_sending(deadline, self._connect(route))
             try:
                 response = await connection.exchange(data, deadline, loop)
             except BaseException:

@@ -31,8 +31,8 @@ async def sealing_key(session: AsyncSession, ring: KeyRing) -> MasterKey:
         if key is not None:
             return key
     for key in ring.keys:
-        state = states.get(key.id)
-        if state is None or state.retired_at is None:
+        held = states.get(key.id)
+        if held is None or held.retired_at is None:
             return key
     return ring.primary
 

@@ -34,9 +34,6 @@ T = TypeVar("T")
 # Bodies an exchange may send: an order book or trade history is a few MB at most.
 MAX_RESPONSE_BYTES = 64 << 20
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
-# A request line or header that could split into two is refused before any byte is written. The
-# checks run in C over the whole target, all names and all values at once: a regular expression per
-# name and per string was ~15k instructions of a request (callgrind).
 
 
 class HttpError(Exception):
@@ -122,6 +119,9 @@ def _route(origin: str, via_proxy: bool) -> _Route:
 
 def _head(method: str, route: _Route, target: str, headers: Mapping[str, str], body: bytes,
           proxy_authorization: bytes) -> bytes:
+    # A request line or header that could split into two is refused before any byte is written. The
+    # checks run in C over the whole target, all names and all values at once: a regular expression per
+    # name and per string was ~15k instructions of a request (callgrind).
     # No control character, DEL or space: isprintable() is False for the first two (and for
     # unprintable non-ASCII, which the line's ASCII encoding would refuse in any case).
     if not target.startswith("/") or not target.isprintable() or " " in target:

@@ -193,12 +193,20 @@ class _Connection(asyncio.Protocol):
     # httptools callbacks
 
     def on_message_begin(self) -> None:
+        if self.waiter is None or self.waiter.done():
+            # More bytes after the answer, in the same read: nobody asked for them, and left in the
+            # parser they would be read as the next request's answer (found by fuzzing).
+            self.reusable = False
         self._reset()
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self.headers.append((name.lower(), value))  # called once a header: as little as it can
 
     def on_headers_complete(self) -> None:
+        # llhttp takes any three digits for a status; HTTP's are 100 to 599, and signvault could
+        # neither read nor pass on another (found by fuzzing: "020" was a status 20).
+        if not 100 <= self.parser.get_status_code() <= 599:
+            raise MalformedResponse  # stops the parser; data_received says why
         self.head_done = True
 
     def on_body(self, body: bytes) -> None:
@@ -211,7 +219,10 @@ class _Connection(asyncio.Protocol):
     def on_message_complete(self) -> None:
         status = self.parser.get_status_code()
         if 100 <= status < 200:
-            return  # 100 Continue, 103 Early Hints: the real answer follows on the same connection
+            # 100 Continue, 103 Early Hints: the real answer follows on the same connection. Until its
+            # head arrives, a close is a lost answer, not an interim one to pass on (found by fuzzing).
+            self.head_done = False
+            return
         self.reusable = self.parser.should_keep_alive()
         self._finish()
 

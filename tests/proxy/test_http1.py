@@ -190,6 +190,41 @@ def test_informational_answers_are_skipped() -> None:
     run(test)
 
 
+def test_an_informational_answer_then_a_close_is_a_lost_connection() -> None:
+    async def test() -> None:
+        server = await serve(answering(b"HTTP/1.1 100 Continue\r\n\r\n", then_close=True))
+        client = Http1Client(5)
+        with pytest.raises(ConnectionLost):  # not a 100 passed on as the answer
+            await client.request("POST", server.origin, "/order", {}, b"{}")
+        await client.aclose()
+    run(test)
+
+
+@pytest.mark.parametrize("status_line", [b"HTTP/1.1 020 OK", b"HTTP/1.1 099 X", b"HTTP/1.1 600 X", b"HTTP/1.0 999"])
+def test_a_status_http_does_not_have_is_a_malformed_answer(status_line: bytes) -> None:
+    async def test() -> None:
+        server = await serve(answering(status_line + b"\r\nContent-Length: 2\r\n\r\nok"))
+        client = Http1Client(5)
+        with pytest.raises(MalformedResponse):  # llhttp reads any three digits
+            await client.request("GET", server.origin, "/", {})
+        await client.aclose()
+    run(test)
+
+
+def test_bytes_after_an_answer_are_never_read_as_the_next_one() -> None:
+    async def test() -> None:
+        # The first answer arrives with the start of another nobody asked for, in the same write.
+        smuggled = b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nsmug"
+        server = await serve(answering(OK + smuggled, OK))
+        client = Http1Client(5)
+        first = await client.request("GET", server.origin, "/a", {})
+        second = await client.request("GET", server.origin, "/b", {})
+        await client.aclose()
+        assert (first.body, second.body) == (b"ok", b"ok")  # not b"smugHTTP/"
+        assert len(server.peers) == 2  # that connection was not used again
+    run(test)
+
+
 def test_a_connection_the_server_closed_while_idle_is_replaced() -> None:
     async def test() -> None:
         server = await serve(answering(OK, then_close=True))

@@ -37,13 +37,26 @@ class RequestRefused(Exception):
     """The request cannot be signed as the exchange requires; the message is safe to show the client."""
 
 
+# Binance's longest IP ban: its bans grow from 2 minutes to 3 days. An exchange's or a CDN's header
+# can say anything ("inf", "1e300", a date decades away); a cooldown never lasts longer than this.
+MAX_COOLDOWN_S = 3 * 24 * 3600.0
+# What reading an answer's JSON raises when the exchange sent another shape than it documents (a
+# maintenance page, a CDN's error page, a changed API): such an answer is read as saying nothing.
+UNREADABLE = (LookupError, TypeError, ValueError, AttributeError, OverflowError)
+
+
 @dataclass(frozen=True)
 class Cooldown:
-    """The exchange said stop: for the whole egress IP or one key, for how long, and whether it is a ban."""
+    """The exchange said stop: for the whole egress IP or one key, for how long, and whether it is a ban.
+    `seconds` is held between 1 s and MAX_COOLDOWN_S (found by drawing headers at random)."""
 
     scope: Literal["ip", "key"]
     seconds: float
     ban: bool = False
+
+    def __post_init__(self) -> None:
+        seconds = self.seconds if self.seconds >= 1.0 else 1.0  # NaN too: it compares false
+        object.__setattr__(self, "seconds", min(seconds, MAX_COOLDOWN_S))
 
 
 CheckStatus = Literal["connected", "invalid_key", "invalid_signature", "ip_not_whitelisted", "clock_skew",
@@ -286,9 +299,16 @@ class Exchange:
         return None
 
     def read_check(self, status: int, body: Any) -> CheckResult:
-        code = self.error_code(status, body)
+        try:
+            code = self.error_code(status, body)
+        except UNREADABLE:  # a body of another shape: the status says it all
+            code = None if status < 400 else str(status)
         if code is None and status < 400:
-            return CheckResult("connected", f"{self.spec.name} accepted the key", self.key_permissions(body))
+            try:
+                permissions = self.key_permissions(body)
+            except UNREADABLE:
+                permissions = None
+            return CheckResult("connected", f"{self.spec.name} accepted the key", permissions)
         mapped = self.check_errors.get(code or "")
         if mapped is None:
             mapped = ("exchange_unavailable" if status >= 500 or status == 429 else
@@ -326,6 +346,13 @@ class Exchange:
     def server_time_ms(self, body: Any) -> int | None:
         """The exchange time in ms from its time endpoint's JSON, or None."""
         return None
+
+    def read_server_time(self, body: Any) -> int | None:
+        """`server_time_ms`, with an answer of another shape (say `{"serverTime": null}`) read as no time."""
+        try:
+            return self.server_time_ms(body)
+        except UNREADABLE:
+            return None
 
     def refused_timestamp(self, status: int, body: bytes) -> bool:
         """The exchange refused the request for its timestamp, before executing anything."""

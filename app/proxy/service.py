@@ -315,7 +315,7 @@ class SigningService:
                 answer = await self.upstream.send(prepared.origin, time_request, adapter.spec.name,
                                                   unknown_outcome=False)
                 after = local_ms()
-                server = adapter.server_time_ms(_json(answer.body)) if answer.status == 200 else None
+                server = adapter.read_server_time(_json(answer.body)) if answer.status == 200 else None
             except ProblemError:
                 return None
             return (server, before, after) if server is not None else None

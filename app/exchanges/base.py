@@ -344,7 +344,8 @@ class Exchange:
         return self.time_path
 
     def server_time_ms(self, body: Any) -> int | None:
-        """The exchange time in ms from its time endpoint's JSON, or None."""
+        """The exchange time in ms from its time endpoint's JSON, read as the exchange documents it:
+        another shape may raise. Callers use `read_server_time`."""
         return None
 
     def read_server_time(self, body: Any) -> int | None:

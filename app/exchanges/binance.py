@@ -180,7 +180,7 @@ class Binance(Exchange):
         return "/api/v3/time"
 
     def server_time_ms(self, body: Any) -> int | None:
-        return int(body["serverTime"]) if isinstance(body, dict) and "serverTime" in body else None
+        return int(body["serverTime"])
 
     timestamp_error_marker = b"-1021"
 

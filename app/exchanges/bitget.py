@@ -64,10 +64,7 @@ class Bitget(Exchange):
         return passphrase_login(key.api_key, key.hmac, key.passphrase, moment.now_ms, "/user/verify")
 
     def server_time_ms(self, body: Any) -> int | None:
-        try:
-            return int(body["data"]["serverTime"])
-        except (KeyError, TypeError, ValueError):
-            return None
+        return int(body["data"]["serverTime"])
 
     timestamp_error_marker = b"4000"
 

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from app.exchanges.base import (
+    UNREADABLE,
     Cooldown,
     Exchange,
     ExchangeSpec,
@@ -89,8 +90,8 @@ class Bybit(Exchange):
     def server_time_ms(self, body: Any) -> int | None:
         try:
             return int(body["result"]["timeNano"]) // 1_000_000
-        except (KeyError, TypeError, ValueError):
-            return int(body["time"]) if isinstance(body, dict) and "time" in body else None
+        except UNREADABLE:  # the older answer's shape
+            return int(body["time"])
 
     timestamp_error_marker = b"10002"
 

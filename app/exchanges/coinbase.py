@@ -10,7 +10,16 @@ import secrets
 from datetime import datetime
 from typing import Any
 
-from app.exchanges.base import Access, Exchange, ExchangeSpec, KeyPermissions, Moment, SigningKey, UpstreamRequest
+from app.exchanges.base import (
+    UNREADABLE,
+    Access,
+    Exchange,
+    ExchangeSpec,
+    KeyPermissions,
+    Moment,
+    SigningKey,
+    UpstreamRequest,
+)
 from app.exchanges.crypto import jwt
 
 JWT_LIFETIME_S = 120
@@ -57,12 +66,8 @@ class Coinbase(Exchange):
     def server_time_ms(self, body: Any) -> int | None:
         try:
             return int(body["epochMillis"])
-        except (KeyError, TypeError, ValueError):
-            pass
-        try:
+        except UNREADABLE:  # the ISO time instead
             return int(datetime.fromisoformat(body["iso"].replace("Z", "+00:00")).timestamp() * 1000)
-        except (KeyError, TypeError, ValueError, AttributeError):
-            return None
 
 
 SPEC = Coinbase()

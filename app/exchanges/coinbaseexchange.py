@@ -47,10 +47,7 @@ class CoinbaseExchange(Exchange):
         })
 
     def server_time_ms(self, body: Any) -> int | None:
-        try:
-            return int(float(body["epoch"]) * 1000)
-        except (KeyError, TypeError, ValueError):
-            return None
+        return int(float(body["epoch"]) * 1000)
 
 
 SPEC = CoinbaseExchange()

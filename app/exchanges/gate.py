@@ -77,10 +77,7 @@ class Gate(Exchange):
         return super().cooldown(status, headers, body)
 
     def server_time_ms(self, body: Any) -> int | None:
-        try:
-            return int(body["server_time"])
-        except (KeyError, TypeError, ValueError):
-            return None
+        return int(body["server_time"])
 
     timestamp_error_marker = b"REQUEST_EXPIRED"
 

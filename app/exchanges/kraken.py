@@ -88,10 +88,7 @@ class Kraken(Exchange):
         return signed.with_headers(**{"content-type": params.FORM})
 
     def server_time_ms(self, body: Any) -> int | None:
-        try:
-            return int(body["result"]["unixtime"]) * 1000
-        except (KeyError, TypeError, ValueError):
-            return None
+        return int(body["result"]["unixtime"]) * 1000
 
 
 SPEC = Kraken()

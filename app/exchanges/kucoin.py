@@ -66,10 +66,7 @@ class KuCoin(Exchange):
         })
 
     def server_time_ms(self, body: Any) -> int | None:
-        try:
-            return int(body["data"])
-        except (KeyError, TypeError, ValueError):
-            return None
+        return int(body["data"])
 
     timestamp_error_marker = b"400002"
 

@@ -89,10 +89,7 @@ class Okx(Exchange):
         return passphrase_login(key.api_key, key.hmac, key.passphrase, moment.now_ms, "/users/self/verify")
 
     def server_time_ms(self, body: Any) -> int | None:
-        try:
-            return int(body["data"][0]["ts"])
-        except (KeyError, IndexError, TypeError, ValueError):
-            return None
+        return int(body["data"][0]["ts"])
 
     timestamp_error_marker = b"501"
 

@@ -301,8 +301,8 @@ class Exchange:
     def read_check(self, status: int, body: Any) -> CheckResult:
         try:
             code = self.error_code(status, body)
-        except UNREADABLE:  # a body of another shape: the status says it all
-            code = None if status < 400 else str(status)
+        except UNREADABLE:  # a body of another shape: the status says it all, as for any exchange
+            code = Exchange.error_code(self, status, body)
         if code is None and status < 400:
             try:
                 permissions = self.key_permissions(body)

@@ -82,6 +82,7 @@ class AuditWriter:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        await self.flush()  # after a flush still in progress (it holds the lock), what is queued
         while self._rows:  # shutdown: until the last row is in
             await self.flush()
         if self._sqlite is not None:
@@ -97,12 +98,13 @@ class AuditWriter:
         return [queued.popleft() for _ in range(size)]
 
     async def _run(self) -> None:
-        # Rows stay in the queue until written, so a flush never misses one that is "in hand".
         while True:
             await self._pending.wait()
             await asyncio.sleep(self._interval_s)  # let a batch gather
             self._pending.clear()
-            await self.flush()
+            # Shielded from close()'s cancel: the rows a flush has taken off the queue are only in its
+            # hands until written, and cancelling it mid-write lost them (found by a flaky test).
+            await asyncio.shield(self.flush())
             if self._rows:  # arrived while it wrote, some into a queue not yet empty: the next batch
                 self._pending.set()
 

@@ -270,3 +270,37 @@ def test_epoch_timestamps_become_the_text_sqlalchemy_stores(moment: datetime) ->
     text = _epoch_text(sqlalchemy)
     assert text.__name__ == "text"  # the fast formatting agreed with SQLAlchemy's, and is the one used
     assert text(moment.timestamp()) == sqlalchemy(moment)
+
+
+def test_closing_during_a_flush_loses_no_row(tmp_path: Path) -> None:
+    """Shutdown while the writer is part way through a flush (slices still to write): those rows
+    were already off the queue, and cancelling the writer's task dropped them (91 of 1,000 in one
+    CI run of the test above)."""
+    database = tmp_path / "signvault.db"
+
+    async def scenario() -> None:
+        engine = create_engine(f"sqlite+aiosqlite:///{database}")
+        await upgrade_to_head(engine)
+        writer = AuditWriter(engine, create_sessionmaker(engine), interval_s=0.05)
+        batches = writer._sqlite
+        assert batches is not None
+        write = batches.write
+        writing = asyncio.Event()
+
+        async def slow(rows: list[dict[str, Any]], *, late: bool = False) -> None:
+            writing.set()
+            await asyncio.sleep(0.05)  # a slow disk: the flush's next slices are still in hand
+            await write(rows, late=late)
+
+        batches.write = slow  # type: ignore[method-assign]  # still the real write, slowed
+        writer.start()
+        for i in range(4 * SLICE):
+            writer.submit(_row(i))
+        await asyncio.wait_for(writing.wait(), 5)
+        await writer.close()
+        await engine.dispose()
+
+    asyncio.run(scenario())
+    with sqlite3.connect(database) as connection:
+        stored = [row[0] for row in connection.execute("SELECT request_id FROM audit_events ORDER BY id")]
+    assert stored == [f"req-{i:06d}" for i in range(4 * SLICE)]

@@ -203,10 +203,13 @@ class Exchange:
     public_prefixes: tuple[str, ...] = ()  # forwarded unsigned
     time_path: str | None = None  # public server-time endpoint
     uses_nonce: bool = False  # needs a strictly increasing nonce per key (Kraken)
-    # Paths that move funds out: refused unless both credential and client allow "withdraw".
-    # Creating API keys counts too: it would hand a bot a secret signvault does not mediate.
+    # Writes that move funds or keys out of a trading key's reach: refused unless both credential and
+    # client allow "withdraw". Withdrawals, transfers and gift codes move funds; sub-accounts and
+    # brokers' sub-accounts take transfers in and hold keys of their own; creating or changing API
+    # keys hands a bot a secret signvault does not mediate, or loosens the key's own limits. Matched
+    # by word, in any case and any API version, since the exchanges add versions and spellings.
     withdraw_pattern: re.Pattern[str] = re.compile(
-        r"withdraw|transfer|giftcard|sub_account_to_sub_account|api-?key|sub-api|sub_accounts/[^/]+/keys",
+        r"withdraw|transfer|giftcard|sub[-_]?account|sub-?member|sub-api|/sub/|/broker/|api-?key",
         re.IGNORECASE)
     read_methods: frozenset[str] = frozenset({"GET", "HEAD"})
     # Default limits, from the exchange's published ones (a credential's own rate_limit replaces key_rate).

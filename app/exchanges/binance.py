@@ -16,7 +16,6 @@ from urllib.parse import quote
 
 from app.exchanges import params
 from app.exchanges.base import (
-    Access,
     Cooldown,
     Exchange,
     ExchangeSpec,
@@ -55,10 +54,6 @@ PUBLIC = tuple(f"/{api}/{v}/{name}" for api, v in (("api", "v3"), ("fapi", "v1")
                             "avgPrice", "ticker", "premiumIndex", "fundingRate", "fundingInfo", "openInterest"))
 TIME_PATHS = (("/fapi/", "/fapi/v1/time"), ("/dapi/", "/dapi/v1/time"), ("/papi/", "/papi/v1/time"))
 KEY_ONLY = ("/api/v3/userDataStream", "/sapi/v1/userDataStream", "/fapi/v1/listenKey", "/dapi/v1/listenKey")
-WITHDRAW = ("/sapi/v1/capital/withdraw/apply", "/sapi/v1/localentity/withdraw/apply", "/sapi/v1/asset/transfer",
-            "/sapi/v1/futures/transfer", "/sapi/v1/sub-account/",
-            # Gift cards take funds and return a code anyone can redeem; Binance requires withdraw rights.
-            "/sapi/v1/giftcard/createCode", "/sapi/v1/giftcard/buyCode")
 
 
 # Request weight of the endpoints bots call most (anything else counts 1; the X-MBX-USED-WEIGHT-1M
@@ -113,13 +108,6 @@ class Binance(Exchange):
                 seconds = max(seconds, int(match.group(1)) / 1000 - time.time())
             return Cooldown("ip", seconds, ban=banned)
         return None
-
-    def classify(self, request: UpstreamRequest) -> Access:
-        if request.method not in self.read_methods and (
-            request.path.startswith(WITHDRAW) or self.withdraw_pattern.search(request.path)
-        ):
-            return "withdraw"
-        return super().classify(request)
 
     check_path = "/sapi/v1/account/apiRestrictions"
     check_errors = {"-2014": "invalid_key", "-2015": "invalid_key", "-1022": "invalid_signature",

@@ -11,6 +11,7 @@ from typing import Any
 
 from app.exchanges.base import (
     UNREADABLE,
+    Access,
     Cooldown,
     Exchange,
     ExchangeSpec,
@@ -48,6 +49,14 @@ class Bybit(Exchange):
         if headers.get("x-bapi-limit-status") == "0":  # the last call this window on this endpoint
             return Cooldown("key", reset_in_s(headers.get("x-bapi-limit-reset-timestamp", "")) or 1.0)
         return super().cooldown(status, headers, body)
+
+    def classify(self, request: UpstreamRequest) -> Access:
+        access = super().classify(request)
+        # /v5/user/ manages sub-members and API keys, the calling key's own too: update-api can lift
+        # its IP restriction and add wallet rights, delete-api stops every bot that uses it.
+        if access == "trade" and request.path.lower().startswith("/v5/user/"):
+            return "withdraw"
+        return access
 
     check_path = "/v5/user/query-api"
     check_errors = {"10003": "invalid_key", "33004": "invalid_key", "10004": "invalid_signature",

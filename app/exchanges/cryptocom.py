@@ -26,7 +26,6 @@ from app.exchanges.base import (
 PREFIX = "/exchange/v1/"
 MAX_DEPTH = 2  # the three reference implementations agree only up to lists of flat objects
 READ = re.compile(r"^private/(get-|user-balance)")
-WITHDRAW = re.compile(r"withdraw|transfer", re.IGNORECASE)
 
 
 def param_string(value: Any, depth: int = 0) -> str:
@@ -76,9 +75,9 @@ class CryptoCom(Exchange):
         if self.is_public(request):
             return "public"
         method = self.method_of(request)
-        if WITHDRAW.search(method):
-            return "withdraw"
-        return "read" if READ.match(method) else "trade"
+        if READ.match(method):  # get-* only read, get-subaccount-balances and get-withdrawal-history too
+            return "read"
+        return "withdraw" if self.withdraw_pattern.search(method) else "trade"
 
     check_method = "POST"
     check_path = PREFIX + "private/user-balance"

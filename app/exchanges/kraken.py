@@ -7,7 +7,6 @@ https://docs.kraken.com/api/docs/guides/spot-rest-auth
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -32,7 +31,6 @@ READS = frozenset({
     "DepositMethods", "DepositAddresses", "DepositStatus", "WithdrawInfo", "WithdrawMethods",
     "WithdrawAddresses", "WithdrawStatus", "ExportStatus", "RetrieveExport", "OrderAmends",
 })
-WITHDRAW = re.compile(r"^/0/private/(Withdraw|WithdrawCancel|WalletTransfer|AccountTransfer)$", re.IGNORECASE)
 
 
 class Kraken(Exchange):
@@ -60,9 +58,11 @@ class Kraken(Exchange):
     def classify(self, request: UpstreamRequest) -> Access:
         if self.is_public(request):
             return "public"
-        if WITHDRAW.match(request.path):
-            return "withdraw"
-        return "read" if request.path.rsplit("/", 1)[-1] in READS else "trade"
+        method = request.path.rsplit("/", 1)[-1]
+        if method in READS:
+            return "read"
+        # Withdraw, WithdrawCancel, WalletTransfer, AccountTransfer, CreateSubaccount, in any spelling.
+        return "withdraw" if self.withdraw_pattern.search(method) else "trade"
 
     # No key-info endpoint: a balance read proves the key, not what it may do.
     check_method = "POST"

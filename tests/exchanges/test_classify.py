@@ -8,6 +8,38 @@ from app.exchanges.base import UpstreamRequest
 from app.exchanges.registry import get_adapter
 
 
+# Sub-accounts and API keys, in every version and spelling the exchanges use: a sub-account takes
+# transfers out of the key's account and holds keys of its own, and a new or loosened key is a secret
+# (or a right) signvault does not mediate. Thirteen of these documented endpoints were classified
+# trade before, so a trade-only client had them signed and sent.
+@pytest.mark.parametrize(("exchange", "path"), [
+    ("binance", "/sapi/v2/sub-account/subAccountApi"),  # creates a sub-account key, answers its secretKey
+    ("binance", "/sapi/v2/sub-account/subAccountApi/ipRestriction"),  # status=1 lifts the restriction
+    ("binance", "/sapi/v1/broker/subAccountApi"),
+    ("binance", "/sapi/v1/broker/subAccountApi/permission"),
+    ("binance", "/sapi/v1/managed-subaccount/deposit"),  # funds to another account, by e-mail
+    ("binance", "/SAPI/V1/SUB-ACCOUNT/futures/move-position"),
+    ("binance", "/sapi/v1/account/enableFastWithdrawSwitch"),
+    ("bybit", "/v5/user/update-api"),  # the calling key's own IPs and rights
+    ("bybit", "/v5/user/delete-api"),
+    ("bybit", "/v5/user/create-sub-member"),
+    ("okx", "/api/v5/users/subaccount/modify-apikey"),
+    ("okx", "/api/v5/broker/nd/create-subaccount"),
+    ("kucoin", "/api/v2/sub/user/created"),
+    ("kucoin", "/api/v1/sub/api-key/update"),
+    ("gate", "/api/v4/sub_accounts"),
+    ("bitget", "/api/v2/user/create-virtual-subaccount-apikey"),
+    ("kraken", "/0/private/CreateSubaccount"),
+    ("kraken", "/0/private/AccountTransfer"),
+    ("coinbaseexchange", "/profiles/transfer"),
+])
+def test_sub_accounts_and_key_management_need_withdraw(exchange: str, path: str) -> None:
+    adapter = get_adapter(exchange)
+    assert adapter is not None
+    for method in ("POST", "PUT", "DELETE"):
+        assert adapter.classify(UpstreamRequest(method, path)) == "withdraw", (method, path)
+
+
 @pytest.mark.parametrize(("exchange", "method", "path", "access"), [
     ("binance", "GET", "/api/v3/account", "read"),
     ("binance", "POST", "/api/v3/order", "trade"),
@@ -45,6 +77,9 @@ from app.exchanges.registry import get_adapter
     ("coinbase", "POST", "/api/v3/brokerage/orders", "trade"),
     ("coinbaseexchange", "POST", "/withdrawals/crypto", "withdraw"),
     ("cryptocom", "POST", "/exchange/v1/private/create-withdrawal", "withdraw"),
+    ("cryptocom", "POST", "/exchange/v1/private/create-subaccount-transfer", "withdraw"),
+    ("cryptocom", "POST", "/exchange/v1/private/get-withdrawal-history", "read"),
+    ("cryptocom", "POST", "/exchange/v1/private/get-subaccount-balances", "read"),
     ("cryptocom", "POST", "/exchange/v1/private/get-order-detail", "read"),
     ("cryptocom", "POST", "/exchange/v1/private/create-order", "trade"),
 ])

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from app.clients.models import Client
 from app.credentials.models import Credential
 
+KEY_RIGHTS = ("read", "trade", "withdraw")
+
 
 @dataclass(frozen=True, slots=True)
 class GrantedCredential:
@@ -20,15 +22,19 @@ class GrantedCredential:
     exchange: str
     label: str
     environment: str
-    permissions: tuple[str, ...]
+    permissions: tuple[str, ...]  # what signvault lets it do
     rate_limit: str | None
     enabled: bool
     active_version: int
+    # What the key itself may do at the exchange, as its last connection check said; where the check
+    # has not said (never run, failed, the key rotated since), all of it.
+    key_rights: tuple[str, ...] = KEY_RIGHTS
 
     @classmethod
     def of(cls, row: Credential) -> GrantedCredential:
+        checked = row.exchange_permissions or {}
         return cls(row.id, row.exchange, row.label, row.environment, tuple(row.permissions), row.rate_limit,
-                   row.enabled, row.active_version)
+                   row.enabled, row.active_version, tuple(r for r in KEY_RIGHTS if checked.get(r) is not False))
 
 
 @dataclass(frozen=True, slots=True)

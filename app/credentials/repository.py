@@ -56,8 +56,9 @@ async def promote(session: AsyncSession, credential: Credential, new: Credential
     result = await session.execute(
         update(Credential)
         .where(Credential.id == credential.id, Credential.active_version == credential.active_version)
+        # What the exchange said the old key may do is not what the new one may: unknown until checked.
         .values(active_version=new.version, key_type=new.key_type, api_key_hint=new.api_key_hint,
-                updated_at=utcnow())
+                exchange_permissions=None, updated_at=utcnow())
         .execution_options(synchronize_session=False)
     )
     return bool(getattr(result, "rowcount", 0) == 1)

@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 import httpx
 
 from app import metrics
-from app.clients.grants import GrantedCredential, SigningClient
+from app.clients.grants import KEY_RIGHTS, GrantedCredential, SigningClient
 from app.credentials.models import Credential
 from app.errors import Forbidden, InvalidInput, NotFound, ProblemError
 from app.exchanges import params
@@ -126,6 +126,20 @@ def authorise(client: SigningClient, credential: GrantedCredential, access: Acce
         raise PermissionDenied(f"credential '{credential.label}' is not allowed to {needed}")
 
 
+def _may_do_all_the_key_can(client: SigningClient, credential: GrantedCredential, adapter: Exchange) -> None:
+    """For /sign where the signature does not cover the endpoint (Binance, Bybit): the caller sends
+    it, and it is as good on a withdrawal as on the read it was asked for. So the client and the
+    credential must both allow all the key can do at the exchange, and all signvault lets it do."""
+    for right in KEY_RIGHTS:
+        if right not in credential.key_rights and right not in credential.permissions:
+            continue
+        if right not in client.permissions or right not in credential.permissions:
+            raise PermissionDenied(
+                f"{adapter.spec.name} signatures do not cover the endpoint, so /sign needs every right the key "
+                f"has (at the exchange, as its last connection check said; all of them if unchecked) on both "
+                f"client and credential, and this one can {right}; use /proxy")
+
+
 class Prepared(NamedTuple):  # a NamedTuple for the reason UpstreamRequest is one
     adapter: Exchange
     request: UpstreamRequest  # stripped, not yet signed
@@ -181,12 +195,7 @@ class SigningService:
         credential = choose_credential(client, adapter, credential_ref)
         authorise(client, credential, access)
         if always_sign and not adapter.signature_binds_endpoint:
-            # The caller sends it: with a signature valid on any endpoint, it can do all the key can.
-            for permission in credential.permissions:
-                if permission not in client.permissions:
-                    raise PermissionDenied(
-                        f"{adapter.spec.name} signatures do not cover the endpoint, so /sign needs every "
-                        f"permission the credential has ({', '.join(credential.permissions)}); use /proxy")
+            _may_do_all_the_key_can(client, credential, adapter)
         key = await self.keys.get(credential)
         request, origin = self._aim(adapter, request, credential.environment)
         return Prepared(adapter, request, origin, access, client, credential, key)

@@ -6,7 +6,8 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import assert_problem
+from app.proxy.service import adapter_for
+from tests.conftest import ADMIN, assert_problem
 from tests.e2e.conftest import CASES, Case, call, enrol
 from tests.simulator import SimulatorServer
 
@@ -47,6 +48,9 @@ class TestEachExchange:
                                                         exchange: str) -> None:
         case = CASES[exchange]
         headers = enrol(gateway, sim, case)
+        if not adapter_for(exchange).signature_binds_endpoint:  # /sign needs to know what the key can do
+            checked = gateway.post(f"/admin/credentials/{exchange}-e2e/check", headers=ADMIN)
+            assert checked.json()["status"] == "connected", checked.text
         method, target, body = case.read
         path, _, query = target.partition("?")
         payload = {"credential": f"{exchange}-e2e", "method": method, "path": path, "query": query,

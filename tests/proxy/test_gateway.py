@@ -74,15 +74,64 @@ def test_metrics_and_audit_name_the_route_and_action(api: TestClient, exchange: 
 SIGN = {"credential": "spot", "method": "GET", "path": "/api/v3/account"}
 
 
+def binance_key_can(exchange: Any, *, trade: bool, withdraw: bool) -> None:
+    """What Binance answers the connection check about the key (GET /sapi/v1/account/apiRestrictions)."""
+    exchange.get(f"{BINANCE}/sapi/v1/account/apiRestrictions").respond(json={
+        "ipRestrict": True, "enableReading": True, "enableSpotAndMarginTrading": trade,
+        "enableWithdrawals": withdraw, "enableInternalTransfer": False, "permitsUniversalTransfer": False})
+
+
 def test_sign_answers_what_to_send(api: TestClient, exchange: Any) -> None:
     credential = create_credential(api, label="spot", api_key="GATEWAYKEY0001", api_secret="gateway-secret-0001")
-    # A Binance signature does not cover its endpoint: /sign needs every permission the key has.
+    # A Binance signature does not cover its endpoint: /sign needs every right the key has, and the
+    # connection check has said the key cannot withdraw.
+    binance_key_can(exchange, trade=True, withdraw=False)
+    assert api.post("/admin/credentials/spot/check", headers=ADMIN).json()["status"] == "connected"
     trader = create_client(api, credentials=[credential["id"]], permissions=["read", "trade"])
     response = api.post("/sign", headers={"X-Signvault-Token": trader["token"]}, json=SIGN)
     assert response.status_code == 200 and response.headers["content-type"] == "application/json"
     signed = response.json()
     assert signed["url"].startswith(f"{BINANCE}/api/v3/account?timestamp=") and "&signature=" in signed["url"]
     assert signed["headers"]["x-mbx-apikey"] == "GATEWAYKEY0001" and signed["method"] == "GET"
+
+
+# A Binance signature covers the parameters, not the method or path: one asked for a read is as good
+# on POST /sapi/v1/capital/withdraw/apply with the same parameters. So what the key can do at Binance
+# counts, not only what the credential is labelled to do; unknown (never checked) counts as all of it.
+@pytest.mark.parametrize(("labelled", "checked", "client_may", "answer"), [
+    (["read", "trade"], None, ["read", "trade"], 403),  # never checked: it might withdraw
+    (["read", "trade"], {"trade": True, "withdraw": True}, ["read", "trade"], 403),
+    (["read", "trade"], {"trade": True, "withdraw": True}, ["read", "trade", "withdraw"], 403),  # label says no
+    (["read"], {"trade": True, "withdraw": False}, ["read"], 403),  # a read-only bot would get orders signed
+    (["read"], {"trade": False, "withdraw": False}, ["read"], 200),
+    (["read", "trade"], {"trade": True, "withdraw": False}, ["read", "trade"], 200),
+    (["read", "trade", "withdraw"], {"trade": True, "withdraw": True}, ["read", "trade", "withdraw"], 200),
+])
+def test_sign_on_binance_needs_all_the_key_can_do_at_the_exchange(
+        api: TestClient, exchange: Any, labelled: list[str], checked: dict[str, bool] | None,
+        client_may: list[str], answer: int) -> None:
+    credential = create_credential(api, label="spot", permissions=labelled)
+    if checked is not None:
+        binance_key_can(exchange, **checked)
+        assert api.post("/admin/credentials/spot/check", headers=ADMIN).json()["status"] == "connected"
+    bot = create_client(api, credentials=[credential["id"]], permissions=client_may)
+    response = api.post("/sign", headers={"X-Signvault-Token": bot["token"]}, json=SIGN)
+    assert response.status_code == answer, response.text
+    if answer == 403:
+        assert "do not cover the endpoint" in response.json()["detail"]
+
+
+def test_a_rotated_key_is_unchecked_again_for_sign(api: TestClient, exchange: Any) -> None:
+    credential = create_credential(api, label="spot", permissions=["read", "trade"])
+    binance_key_can(exchange, trade=True, withdraw=False)
+    assert api.post("/admin/credentials/spot/check", headers=ADMIN).json()["status"] == "connected"
+    bot = create_client(api, credentials=[credential["id"]], permissions=["read", "trade"])
+    assert api.post("/sign", headers={"X-Signvault-Token": bot["token"]}, json=SIGN).status_code == 200
+    # Rotated without a check (force): what Binance said of the old key says nothing of the new one.
+    rotated = api.post("/admin/credentials/spot/rotate", params={"force": "true"}, headers=ADMIN,
+                       json={"api_key": "NEWKEY00000001", "api_secret": "new-secret-000000001"})
+    assert rotated.status_code == 200, rotated.text
+    assert_problem(api.post("/sign", headers={"X-Signvault-Token": bot["token"]}, json=SIGN), 403)
 
 
 @pytest.mark.parametrize(("content", "content_type", "field"), [

@@ -304,6 +304,10 @@ class TestKrakenNonces:
 class TestSign:
     def test_returns_what_to_send(self, api: TestClient, exchange: Any, bot: dict[str, Any]) -> None:
         server_time_now(exchange)
+        # A Binance signature does not cover its endpoint: /sign needs the check to say the key cannot withdraw.
+        exchange.get(f"{BINANCE}/sapi/v1/account/apiRestrictions").respond(json={
+            "enableReading": True, "enableSpotAndMarginTrading": True, "enableWithdrawals": False})
+        assert api.post("/admin/credentials/spot/check", headers=ADMIN).json()["status"] == "connected"
         response = api.post(
             "/sign",
             headers=bot["headers"],

@@ -194,6 +194,9 @@ class Moment(NamedTuple):
     nonce: int | None = None
 
 
+_JSON_STARTS = (b"{", b"[", b" ", b"\t", b"\r", b"\n")
+
+
 class Exchange:
     """An exchange adapter. Subclasses set the data below and implement `sign`."""
 
@@ -330,8 +333,9 @@ class Exchange:
     def require_json_boundary(request: UpstreamRequest) -> None:
         """For prehashes that run path straight into body (OKX, KuCoin, Bitget, Coinbase Exchange):
         a body starting with a path character could carry the path's tail, and move a withdrawal
-        past the classifier. A JSON body starts with `{`, `[` or white space, none of which a path has."""
-        if request.body and (request.body[:1].isalnum() or request.body[:1] in b"/_.~-"):
+        past the classifier. A JSON body starts with `{`, `[` or white space, none of which a path has;
+        anything else is refused, `%` and `;` included (`/with` + `%64rawals{...}`)."""
+        if request.body and request.body[:1] not in _JSON_STARTS:
             raise RequestRefused(f"{request.method} {request.path} takes a JSON body")
 
     # Bytes that appear in the exchange's "timestamp outside the window" error; a cheap pre-filter so

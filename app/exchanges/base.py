@@ -203,6 +203,7 @@ class Exchange:
     spec: ExchangeSpec
     auth_headers: frozenset[str] = frozenset()  # client auth headers to strip (lower-case)
     auth_params: frozenset[str] = frozenset()  # client auth parameters to strip from query and form body
+    always_form: bool = False  # signs and sends any body as a form, whatever its label (Kraken)
     public_prefixes: tuple[str, ...] = ()  # forwarded unsigned
     time_path: str | None = None  # public server-time endpoint
     uses_nonce: bool = False  # needs a strictly increasing nonce per key (Kraken)
@@ -276,9 +277,13 @@ class Exchange:
             raise RequestRefused("header values must be ASCII")
         query = params.drop(request.query, self.auth_params)
         body = request.body
-        if body and params.is_form(request.headers):
+        if body and self.form_body(request):
             body = params.drop(body.decode("latin-1"), self.auth_params).encode("latin-1")
         return request.changed(headers=headers, query=query, body=body)
+
+    def form_body(self, request: UpstreamRequest) -> bool:
+        """Whether the body goes out as form parameters, where stripping and the duplicate check look."""
+        return self.always_form or params.is_form(request.headers)
 
     def sign(self, request: UpstreamRequest, key: SigningKey, moment: Moment) -> UpstreamRequest:
         raise NotImplementedError

@@ -34,7 +34,9 @@ class Coinbase(Exchange):
         base_urls={"live": "https://api.coinbase.com", "sandbox": "https://api-sandbox.coinbase.com"},
         key_types=("ecdsa", "ed25519"),
     )
-    auth_headers = frozenset({"authorization"})
+    # ccxt signs placeholder keys the legacy way, with CB-ACCESS-* headers, beside or instead of a JWT.
+    auth_headers = frozenset({"authorization", "cb-access-key", "cb-access-sign", "cb-access-timestamp",
+                              "cb-access-passphrase"})
     public_prefixes = ("/api/v3/brokerage/market/", "/api/v3/brokerage/time")
     time_path = "/api/v3/brokerage/time"
     key_rate = "25/second"  # private: 30 requests per second per key

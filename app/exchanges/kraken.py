@@ -42,6 +42,7 @@ class Kraken(Exchange):
     )
     auth_headers = frozenset({"api-key", "api-sign"})
     auth_params = frozenset({"nonce"})
+    always_form = True  # sign() sends the body as a form even when the client labelled it otherwise
     public_prefixes = ("/0/public/",)
     time_path = "/0/public/Time"
     uses_nonce = True

@@ -16,8 +16,10 @@ KEY_VERSION = "2"
 
 
 class KuCoin(Exchange):
+    # ccxt also sends its broker-partner headers, KC-API-PARTNER-SIGN an HMAC over the placeholder key.
     auth_headers = frozenset({"kc-api-key", "kc-api-sign", "kc-api-timestamp", "kc-api-passphrase",
-                              "kc-api-key-version"})
+                              "kc-api-key-version", "kc-api-partner", "kc-api-partner-sign",
+                              "kc-api-partner-verify"})
     time_path = "/api/v1/timestamp"
     key_rate = "30/second"  # private resource pools, e.g. spot 4000 weight per 30 s per UID
     ip_rate = "2000/30second"  # public, per IP

@@ -178,7 +178,7 @@ class SigningService:
     async def prepare(self, client: SigningClient, adapter: Exchange, request: UpstreamRequest,
                       credential_ref: str | None, *, always_sign: bool = False) -> Prepared:
         duplicate = params.duplicated(request.query, request.body.decode("latin-1")
-                                      if params.is_form(request.headers) else "")
+                                      if adapter.form_body(request) else "")
         if duplicate is not None:
             raise BadExchangeRequest(f"the parameter '{duplicate}' appears more than once")
         try:

@@ -40,3 +40,30 @@ def test_a_non_ascii_value_is_refused_wherever_it_is() -> None:
     with pytest.raises(RequestRefused, match="ASCII"):
         stripped({**BOT, "x-note": "caf\xe9"})
     assert stripped({**BOT, "ok-access-key": "caf\xe9"})  # stripped before the check: it never goes out
+
+
+# What ccxt attaches with placeholder keys, beyond the exchange's current scheme: Coinbase's legacy
+# CB-ACCESS-* signature, and KuCoin's broker-partner signature over the placeholder key.
+@pytest.mark.parametrize(("exchange", "attached"), [
+    ("coinbase", {"authorization": "Bearer x", "cb-access-key": "k", "cb-access-sign": "s",
+                  "cb-access-timestamp": "1", "cb-access-passphrase": "p"}),
+    ("kucoin", {"kc-api-key": "k", "kc-api-sign": "s", "kc-api-timestamp": "1", "kc-api-passphrase": "p",
+                "kc-api-key-version": "2", "kc-api-partner": "ccxt", "kc-api-partner-sign": "s",
+                "kc-api-partner-verify": "true"}),
+])
+def test_placeholder_auth_from_ccxt_goes(exchange: str, attached: dict[str, str]) -> None:
+    adapter = get_adapter(exchange)
+    assert adapter is not None
+    request = UpstreamRequest("GET", "/x", headers={"accept": "*/*", **attached})
+    assert dict(adapter.strip(request).headers) == {"accept": "*/*"}
+
+
+# Kraken signs and sends any body as a form, whatever the client labelled it: so its nonce is
+# stripped, and a parameter given twice refused, there too.
+@pytest.mark.parametrize("content_type", ["text/plain", "application/json", ""])
+def test_kraken_strips_a_body_of_any_label_as_the_form_it_becomes(content_type: str) -> None:
+    kraken = get_adapter("kraken")
+    assert kraken is not None
+    request = UpstreamRequest("POST", "/0/private/AddOrder", body=b"nonce=1&pair=XBTUSD&volume=1",
+                              headers={"content-type": content_type} if content_type else {})
+    assert kraken.strip(request).body == b"pair=XBTUSD&volume=1"

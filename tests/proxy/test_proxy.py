@@ -192,6 +192,17 @@ class TestRefusals:
         )
         assert_problem(response, 400, "bad-exchange-request")
 
+    @pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded"])
+    def test_duplicates_in_a_kraken_body_are_refused_whatever_its_label(self, api: TestClient,
+                                                                       content_type: str) -> None:
+        # Kraken sends any body as a form: volume=1&volume=250 would reach it signed.
+        credential = create_credential(api, exchange="kraken", label="kr", api_key="KRAKENKEY001",
+                                       api_secret="a3Jha2VuLXNlY3JldA==")
+        client = create_client(api, credentials=[credential["id"]], permissions=["read", "trade"])
+        response = api.post("/proxy/kraken/0/private/AddOrder", content=b"pair=XBTUSD&volume=1&volume=250",
+                            headers={"X-Signvault-Token": client["token"], "content-type": content_type})
+        assert_problem(response, 400, "bad-exchange-request")
+
     def test_oversized_body_is_413(self, api: TestClient, bot: dict[str, Any]) -> None:
         response = api.post("/proxy/binance/api/v3/order", content=b"x" * (1 << 20 + 1), headers=bot["headers"])
         assert_problem(response, 413, "body-too-large")

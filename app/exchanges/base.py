@@ -238,6 +238,10 @@ class Exchange:
             return "withdraw"
         return "trade"
 
+    def ip_rate_for(self, host: str) -> str | None:
+        """The weighted rate the egress IP may send to `host`."""
+        return self.ip_rate
+
     def weight(self, request: UpstreamRequest) -> int:
         """What the request costs against `ip_rate`."""
         return 1

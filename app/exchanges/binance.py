@@ -44,6 +44,10 @@ USDM_HOSTS = {
 HOSTS_BY_PREFIX = {"/api": SPOT_HOSTS, "/sapi": SPOT_HOSTS, "/fapi": USDM_HOSTS,
                    "/dapi": {"live": "https://dapi.binance.com", "testnet": "https://testnet.binancefuture.com"},
                    "/papi": {"live": "https://papi.binance.com"}}
+# Request weight per egress IP a minute: the spot host's, and the futures hosts'.
+SPOT_IP_RATE, FUTURES_IP_RATE = "6000/minute", "2400/minute"
+FUTURES_HOSTS = frozenset(url.removeprefix("https://") for prefix in ("/fapi", "/dapi")
+                          for url in HOSTS_BY_PREFIX[prefix].values())
 # HMAC is "deprecated" in Binance's key-type FAQ; Ed25519 is what they recommend.
 KEY_TYPES: tuple[KeyType, ...] = ("hmac", "ed25519", "rsa")
 
@@ -78,11 +82,14 @@ class Binance(Exchange):
     key_rate = None  # Binance limits by IP weight and by orders per account, not by requests per key
     signature_binds_endpoint = False
 
-    def __init__(self, spec: ExchangeSpec, time_path: str, ip_rate: str, order_rate: str) -> None:
+    def __init__(self, spec: ExchangeSpec, time_path: str, order_rate: str) -> None:
         self.spec = spec
         self.time_path = time_path
-        self.ip_rate = ip_rate
         self.order_rate = order_rate
+
+    def ip_rate_for(self, host: str) -> str | None:
+        # By host, not by exchange id: binance reaches fapi.binance.com for /fapi paths as binanceusdm does.
+        return FUTURES_IP_RATE if host in FUTURES_HOSTS else SPOT_IP_RATE
 
     def weight(self, request: UpstreamRequest) -> int:
         return WEIGHTS.get((request.method, request.path), 1)
@@ -180,10 +187,10 @@ class Binance(Exchange):
 SPOT = Binance(
     ExchangeSpec(id="binance", name="Binance", base_urls=SPOT_HOSTS, key_types=KEY_TYPES,
                  hosts_by_prefix=HOSTS_BY_PREFIX),
-    time_path="/api/v3/time", ip_rate="6000/minute", order_rate="100/10second;200000/day",
+    time_path="/api/v3/time", order_rate="100/10second;200000/day",
 )
 USDM = Binance(
     ExchangeSpec(id="binanceusdm", name="Binance USDⓈ-M futures", base_urls=USDM_HOSTS, key_types=KEY_TYPES,
                  hosts_by_prefix=HOSTS_BY_PREFIX),
-    time_path="/fapi/v1/time", ip_rate="2400/minute", order_rate="300/10second;1200/minute",
+    time_path="/fapi/v1/time", order_rate="300/10second;1200/minute",
 )

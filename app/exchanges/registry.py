@@ -34,6 +34,13 @@ ADAPTERS: dict[str, Exchange] = {
     )
 }
 EXCHANGES: dict[str, ExchangeSpec] = {exchange_id: a.spec for exchange_id, a in ADAPTERS.items()}
+# Exchange ids of one account and one set of hosts: a Binance key signs spot and USDⓈ-M futures
+# alike, and either id reaches fapi.binance.com, where the egress IP has one budget and one ban.
+FAMILIES = {"binanceusdm": "binance", "kucoinfutures": "kucoin"}
+
+
+def family(exchange_id: str) -> str:
+    return FAMILIES.get(exchange_id, exchange_id)
 
 
 def get_adapter(exchange_id: str) -> Exchange | None:

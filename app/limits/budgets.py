@@ -9,7 +9,7 @@ from limits import parse_many
 
 @dataclass(frozen=True)
 class Budget:
-    key: str  # e.g. "cred:<id>:1/second"; shared by every replica that uses the same store
+    key: str  # e.g. "cred:<id>:1s"; shared by every replica that uses the same store
     limit: int
     window_s: float
     cost: int = 1
@@ -27,9 +27,16 @@ class Rate:
     def budget(self, scope: str, cost: int = 1, *, share: float = 1.0) -> Budget:
         # share < 1 keeps headroom (e.g. for cancels); never below one unit.
         limit = max(1, int(self.limit * share))
-        return Budget(f"{scope}:{self.limit}/{self.window_s:g}s", limit, self.window_s, cost)
+        # Keyed by scope and window, not by limit: a limit changed at run time (or another replica's,
+        # mid-deploy) counts against what the window has already spent, instead of a fresh window.
+        return Budget(f"{scope}:{self.window_s:g}s", limit, self.window_s, cost)
 
 
 def parse_rates(text: str) -> tuple[Rate, ...]:
-    """`"10/second;1200/minute"` -> rates; the `limits` library's syntax, validated on input."""
-    return tuple(Rate(item.amount, float(item.get_expiry())) for item in parse_many(text))
+    """`"10/second;1200/minute"` -> rates; the `limits` library's syntax, validated on input. Two
+    limits on one window would share its count: the lower one holds."""
+    lowest: dict[float, int] = {}
+    for item in parse_many(text):
+        window = float(item.get_expiry())
+        lowest[window] = min(item.amount, lowest.get(window, item.amount))
+    return tuple(Rate(limit, window) for window, limit in lowest.items())

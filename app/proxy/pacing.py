@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from app import metrics
 from app.exchanges.base import Cooldown, Exchange
+from app.exchanges.registry import family
 from app.limits.budgets import Budget, Rate, parse_rates
 from app.limits.limiter import Limiter, cooldown_key
 from app.proxy.upstream import ExchangeResponse, ResponseHeaders
@@ -42,7 +43,7 @@ def budgets(prepared: Prepared) -> tuple[Budget, ...]:
 def _budgets(adapter: Exchange, host: str, weight: int, share: float, access: str, client_id: str | None,
              client_rate: str | None, credential_id: str | None, credential_rate: str | None) -> tuple[Budget, ...]:
     out = [r.budget(f"client:{client_id}") for r in rates(client_rate)] if client_id is not None else []
-    out += [r.budget(f"ip:{adapter.id}@{host}", weight, share=share) for r in rates(adapter.ip_rate)]
+    out += [r.budget(_ip_scope(adapter, host), weight, share=share) for r in rates(adapter.ip_rate_for(host))]
     if credential_id is not None:
         # An operator's own rate_limit is honoured exactly; the exchange's default keeps the headroom.
         key_share = 1.0 if credential_rate else share
@@ -52,10 +53,15 @@ def _budgets(adapter: Exchange, host: str, weight: int, share: float, access: st
     return tuple(out)
 
 
+def _ip_scope(adapter: Exchange, host: str) -> str:
+    return f"ip:{family(adapter.id)}@{host}"
+
+
 def _owner(exchange: str, host: str, credential_id: str | None, scope: str) -> tuple[str, str]:
-    """Whose cooldown: the exchange host behind our egress IP, or one key (when there is one)."""
+    """Whose cooldown: the exchange host behind our egress IP (whichever id of the family saw it),
+    or one key (when there is one)."""
     if scope == "ip" or credential_id is None:
-        return f"{exchange}@{host}", "ip"
+        return f"{family(exchange)}@{host}", "ip"
     return f"{exchange}:key:{credential_id}", "key"
 
 
@@ -93,7 +99,7 @@ async def observe(limiter: Limiter, prepared: Prepared, response: ExchangeRespon
     for usage in adapter.usage(headers):
         if usage.scope == "ip":
             metrics.WEIGHT_USED.labels(adapter.id).set(usage.used)
-            scope, text = f"ip:{adapter.id}@{prepared.host}", adapter.ip_rate
+            scope, text = _ip_scope(adapter, prepared.host), adapter.ip_rate_for(prepared.host)
         elif prepared.credential is not None:
             scope, text = f"orders:{prepared.credential.id}", adapter.order_rate
         else:

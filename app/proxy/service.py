@@ -33,7 +33,7 @@ from app.exchanges.base import (
     SigningKey,
     UpstreamRequest,
 )
-from app.exchanges.registry import get_adapter
+from app.exchanges.registry import family, get_adapter
 from app.limits.limiter import Limiter
 from app.observability.middleware import upstream_ms
 from app.proxy import pacing
@@ -43,8 +43,6 @@ from app.proxy.nonces import NonceSource
 from app.proxy.upstream import ExchangeOutcomeUnknown, ExchangeResponse, ExchangeTimeout, ExchangeUnreachable, Upstream
 from app.settings import Settings
 
-# Credentials of one family share keys: a Binance key signs spot and USDⓈ-M futures alike.
-FAMILIES = {"binanceusdm": "binance", "kucoinfutures": "kucoin"}
 READ_RETRIES = 2
 BACKOFF_S = 0.2
 RETRYABLE_STATUSES = frozenset({502, 503, 504})
@@ -73,10 +71,6 @@ class BadExchangeRequest(ProblemError):
 def host_of(origin: str) -> str:
     """host[:port] of an exchange origin; origins are few and fixed, and parsing one costs more than signing."""
     return httpx.URL(origin).netloc.decode()
-
-
-def family(exchange_id: str) -> str:
-    return FAMILIES.get(exchange_id, exchange_id)
 
 
 def adapter_for(exchange_id: str) -> Exchange:

@@ -26,6 +26,20 @@ def test_rate_strings() -> None:
     assert rates[1].budget("ip", share=0.9).limit == 1080
 
 
+def test_a_changed_limit_counts_what_its_window_has_spent() -> None:
+    # The window is the scope's and its length's: lowering 5/minute to 4/minute after 5 calls (an
+    # admin's PATCH, or a replica on the new setting mid-deploy) must not open a fresh window.
+    store = MemoryWindows(FakeClock())
+    before, after = parse_rates("5/minute")[0].budget("cred:c"), parse_rates("4/minute")[0].budget("cred:c")
+    assert before.key == after.key
+    assert [asyncio.run(store.acquire([before], []))[0] for _ in range(5)] == [0.0] * 5
+    assert asyncio.run(store.acquire([after], []))[0] > 0
+
+
+def test_two_limits_on_one_window_keep_the_lower() -> None:
+    assert [(r.limit, r.window_s) for r in parse_rates("10/second;5/second;100/minute")] == [(5, 1.0), (100, 60.0)]
+
+
 class TestMemory:
     def test_admits_exactly_the_limit_then_says_how_long_to_wait(self) -> None:
         clock = FakeClock()

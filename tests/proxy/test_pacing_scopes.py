@@ -1,0 +1,54 @@
+"""Whose budget and whose ban a request draws on. The egress IP has one standing at each exchange
+host, whichever exchange id reaches it: `binance` sends /fapi paths to fapi.binance.com as
+`binanceusdm` does, and Binance counts (and bans) that IP there once."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from app.clients.grants import GrantedCredential, SigningClient
+from app.errors import ProblemError
+from app.exchanges.base import UpstreamRequest
+from app.limits.limiter import Limiter
+from app.limits.memory import MemoryWindows
+from app.proxy import pacing
+from app.proxy.service import Prepared, adapter_for
+
+CREDENTIAL = GrantedCredential("c1", "binance", "main", "live", ("read", "trade"), None, True, 1)
+CLIENT = SigningClient("b1", "bot", ("read", "trade"), None, (CREDENTIAL,))
+
+
+def prepared(exchange: str, path: str) -> Prepared:
+    adapter = adapter_for(exchange)
+    origin = adapter.spec.origin("live", path)
+    return Prepared(adapter, UpstreamRequest("GET", path), origin, "read", CLIENT, CREDENTIAL, None)
+
+
+def ip_budgets(request: Prepared) -> list[tuple[str, int]]:
+    return [(b.key, b.limit) for b in pacing.budgets(request) if b.key.startswith("ip:")]
+
+
+@pytest.mark.parametrize("exchange", ["binance", "binanceusdm"])
+def test_futures_paths_draw_on_the_futures_hosts_budget_whichever_id(exchange: str) -> None:
+    assert ip_budgets(prepared(exchange, "/fapi/v2/account")) == [("ip:binance@fapi.binance.com:60s", 2160)]
+    assert ip_budgets(prepared(exchange, "/api/v3/account")) == [("ip:binance@api.binance.com:60s", 5400)]
+
+
+def test_a_ban_seen_through_one_id_stops_the_other_at_that_host() -> None:
+    limiter = Limiter(MemoryWindows())
+    futures, spot = prepared("binanceusdm", "/fapi/v2/account"), prepared("binance", "/fapi/v2/account")
+    assert pacing.cooldown_keys(futures)[:2] == pacing.cooldown_keys(spot)[:2]  # the IP's ban and throttle
+
+    async def scenario() -> None:
+        await limiter.cool_down(pacing.cooldown_keys(futures)[0], 120.0)  # a 418 seen via binanceusdm
+        with pytest.raises(ProblemError):
+            await pacing.admit(limiter, spot)
+        await pacing.admit(limiter, prepared("binance", "/api/v3/account"))  # another host: not banned there
+
+    asyncio.run(scenario())
+
+
+def test_other_exchanges_keep_their_own_scopes() -> None:
+    assert ip_budgets(prepared("bybit", "/v5/account/wallet-balance")) == [("ip:bybit@api.bybit.com:5s", 540)]

@@ -87,7 +87,9 @@ def load_keyring(settings: Settings) -> KeyRing:
     if settings.master_key is not None:
         return KeyRing((parse_key(settings.master_key.get_secret_value(), "SIGNVAULT_MASTER_KEY"),))
     if settings.master_key_file is not None:
-        return KeyRing(_read_key_file(settings.master_key_file, "SIGNVAULT_MASTER_KEY_FILE"))
+        # Named, never shown: a key pasted into the variable instead of its file's path would otherwise
+        # reach the log, the CLI's error and /readyz in "cannot read <it>".
+        return KeyRing(_read_key_file(settings.master_key_file, "SIGNVAULT_MASTER_KEY_FILE", shown="the file it names"))
     if not settings.uses_sqlite:
         # Replicas sharing a database must share a key; a generated one per machine would be a trap.
         raise KeyRingError("an external database needs SIGNVAULT_MASTER_KEY, _KEYS or _KEY_FILE")
@@ -98,12 +100,12 @@ def load_keyring(settings: Settings) -> KeyRing:
     return KeyRing(_read_key_file(path, str(path)), generated=True)
 
 
-def _read_key_file(path: Path, source: str) -> tuple[MasterKey, ...]:
+def _read_key_file(path: Path, source: str, shown: str | None = None) -> tuple[MasterKey, ...]:
     try:
         text = path.read_text()
         mode = path.stat().st_mode
     except OSError as exc:
-        raise KeyRingError(f"{source}: cannot read {path} ({exc.strerror})") from None
+        raise KeyRingError(f"{source}: cannot read {shown or path} ({exc.strerror})") from None
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
         log.warning("master key file %s is readable by group or others; chmod 600 it", path)
     return _parse_many(text, source)

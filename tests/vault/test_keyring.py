@@ -65,6 +65,12 @@ class TestLoading:
         with pytest.raises(KeyRingError, match="cannot read"):
             load_keyring(settings(tmp_path, master_key_file=tmp_path / "absent"))
 
+    def test_a_key_given_where_its_files_path_goes_is_never_echoed(self, tmp_path: Path) -> None:
+        # The error reaches the log, the CLI and the unauthenticated /readyz.
+        with pytest.raises(KeyRingError) as refused:
+            load_keyring(settings(tmp_path, master_key_file=Path(MASTER_KEY_A)))
+        assert MASTER_KEY_A not in str(refused.value) and "SIGNVAULT_MASTER_KEY_FILE" in str(refused.value)
+
     def test_wrong_length_key_is_refused(self, tmp_path: Path) -> None:
         short = base64.b64encode(b"x" * 16).decode()
         with pytest.raises(KeyRingError, match="32 bytes"):

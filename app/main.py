@@ -42,6 +42,7 @@ from app.proxy.routes import router as proxy_router
 from app.request_guard import RequestGuard
 from app.settings import Settings
 from app.tokens import hash_token
+from app.vault.core_dumps import forbid_core_dumps
 from app.vault.routes import router as vault_router
 from app.vault.service import Vault
 
@@ -92,6 +93,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         if settings.auto_migrate:
             await ensure_at_head(engine)
+        forbid_core_dumps()  # before any key is unwrapped
         app.state.vault = Vault.from_settings(settings)
         await app.state.vault.check_rows_covered(app.state.sessionmaker)
         _announce_development_setup(settings, app.state.vault)

@@ -315,6 +315,10 @@ class SigningService:
             time_request = UpstreamRequest("GET", time_path)
             before = local_ms()
             try:
+                # Admitted like any call: during a ban it would leave from the banned IP (every 5 s
+                # for a ws-login, whose sync is not behind a proxied call's admission).
+                await pacing.admit(self.limiter, Prepared(adapter, time_request, prepared.origin, "public",
+                                                          None, None, None))
                 answer = await self.upstream.send(prepared.origin, time_request, adapter.spec.name,
                                                   unknown_outcome=False)
                 after = local_ms()

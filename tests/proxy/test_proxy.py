@@ -361,6 +361,22 @@ class TestWsLogin:
             "permission-denied",
         )
 
+    def test_a_login_sends_nothing_while_the_egress_ip_is_banned(self, api: TestClient, exchange: Any,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+        # The login syncs the clock when stale; that probe is an exchange call like any other.
+        clock = exchange.get("https://www.okx.com/api/v5/public/time").respond(
+            json={"code": "0", "data": [{"ts": str(int(__import__("time").time() * 1000))}]})
+        exchange.get("https://www.okx.com/api/v5/account/balance").respond(418, headers={"Retry-After": "600"})
+        credential = create_credential(api, exchange="okx", label="okx-main", passphrase="pw", api_key="OKXKEY000001")
+        trader = create_client(api, credentials=[credential["id"]], permissions=["read", "trade"])
+        headers = {"X-Signvault-Token": trader["token"]}
+        assert api.get("/proxy/okx/api/v5/account/balance", headers=headers).status_code == 418  # banned now
+        synced = clock.call_count
+        monkeypatch.setattr("app.proxy.clock.REFRESH_AFTER_S", 0.0)  # every login finds the clock stale
+        for _ in range(3):
+            api.post("/sign/ws-login", json={"credential": "okx-main"}, headers=headers)
+        assert clock.call_count == synced
+
     def test_exchange_without_signed_login_is_400(self, api: TestClient, bot: dict[str, Any]) -> None:
         response = api.post("/sign/ws-login", json={"credential": "spot"}, headers=bot["headers"])
         assert_problem(response, 400, "bad-exchange-request")  # an HMAC Binance key cannot log in

@@ -47,6 +47,11 @@ async def versions(session: AsyncSession, credential_id: str) -> Sequence[Creden
     return (await session.scalars(query.order_by(CredentialVersion.version))).all()
 
 
+async def newest_version(session: AsyncSession, credential_id: str) -> int:
+    query = select(func.max(CredentialVersion.version)).where(CredentialVersion.credential_id == credential_id)
+    return int(await session.scalar(query) or 0)
+
+
 async def get_version(session: AsyncSession, credential_id: str, version: int) -> CredentialVersion | None:
     return await session.get(CredentialVersion, (credential_id, version))
 

@@ -195,7 +195,10 @@ async def rotate(session: AsyncSession, vault: Vault, credential: Credential, da
         raise RotationConflict(
             f"active version is {credential.active_version}, not {data.expected_version}")
     key_type, material = rotation_material(credential, data)
-    new = await _new_version(session, vault, credential.id, credential.active_version + 1, key_type, material)
+    # After the newest, not after the active one: after a rollback, active + 1 is the version rolled
+    # away from, and every rotation would collide with it (409) until that key was made active again.
+    number = await repository.newest_version(session, credential.id) + 1
+    new = await _new_version(session, vault, credential.id, number, key_type, material)
     session.add(new)
     await _flush(session, RotationConflict("another rotation of this credential finished first"))
     if not await repository.promote(session, credential, new):

@@ -160,3 +160,20 @@ class TestRotation:
         assert_problem(gateway.post("/admin/credentials/okx-e2e/rollback", headers=ADMIN), 409)
         forward = gateway.post("/admin/credentials/okx-e2e/rollback", headers=ADMIN, json={"version": 2})
         assert forward.json()["active_version"] == 2
+
+    def test_a_key_rolled_away_from_can_be_replaced_without_signing_again(
+        self, gateway: TestClient, sim: SimulatorServer,
+    ) -> None:
+        # v2 leaked, so ops rolled back to v1; the fix is a third key, which must not need v2 active
+        # first (every rotation after a rollback was a 409: it numbered the new version 2 again).
+        headers = enrol(gateway, sim, OKX)
+        sim.config.add_account("okx", NEW_KEY, NEW_SECRET, passphrase=OKX.passphrase)
+        assert self.rotate(gateway).status_code == 200
+        assert gateway.post("/admin/credentials/okx-e2e/rollback", headers=ADMIN).json()["active_version"] == 1
+        sim.config.add_account("okx", "OKXTHIRDKEY0000003", "okx-third-secret", passphrase=OKX.passphrase)
+        third = gateway.post("/admin/credentials/okx-e2e/rotate", headers=ADMIN, json={
+            "api_key": "OKXTHIRDKEY0000003", "api_secret": "okx-third-secret", "passphrase": OKX.passphrase})
+        assert third.status_code == 200 and third.json()["active_version"] == 3, third.text
+        assert call(gateway, OKX, headers, OKX.read).status_code == 200
+        assert sim.config.received[-1].api_key == "OKXTHIRDKEY0000003"
+        assert NEW_KEY not in {r.api_key for r in sim.config.received[-2:]}

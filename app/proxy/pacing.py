@@ -53,15 +53,20 @@ def _budgets(adapter: Exchange, host: str, weight: int, share: float, access: st
     return tuple(out)
 
 
+def _egress_at(exchange: str, host: str) -> str:
+    """The egress IP's standing at an exchange host, whichever id of the family reaches it: one
+    budget and one ban, both named by this."""
+    return f"{family(exchange)}@{host}"
+
+
 def _ip_scope(adapter: Exchange, host: str) -> str:
-    return f"ip:{family(adapter.id)}@{host}"
+    return f"ip:{_egress_at(adapter.id, host)}"
 
 
 def _owner(exchange: str, host: str, credential_id: str | None, scope: str) -> tuple[str, str]:
-    """Whose cooldown: the exchange host behind our egress IP (whichever id of the family saw it),
-    or one key (when there is one)."""
+    """Whose cooldown: the egress IP at the exchange host, or one key (when there is one)."""
     if scope == "ip" or credential_id is None:
-        return f"{family(exchange)}@{host}", "ip"
+        return _egress_at(exchange, host), "ip"
     return f"{exchange}:key:{credential_id}", "key"
 
 

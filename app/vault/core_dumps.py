@@ -9,7 +9,6 @@ ptrace attaches from other processes of the same user.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import functools
 import logging
 import resource
@@ -26,6 +25,7 @@ def forbid_core_dumps() -> None:
     except (OSError, ValueError) as exc:
         log.warning("could not turn core dumps off: %s", exc)
     if sys.platform == "linux":
-        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+        # The process's own symbols, libc's among them: find_library would run ldconfig in a child.
+        libc = ctypes.CDLL(None, use_errno=True)
         if libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
             log.warning("could not mark the process undumpable (errno %d)", ctypes.get_errno())

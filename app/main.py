@@ -21,7 +21,6 @@ from app.audit.routes import router as audit_router
 from app.audit.writer import AuditWriter
 from app.background import start_background_checks
 from app.body_limit import BodyLimit
-from app.cache.clients import ClientCache
 from app.cache.invalidation import Invalidation
 from app.clients.routes import me_router
 from app.clients.routes import router as clients_router
@@ -101,9 +100,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         signing = build_signing(settings, app.state.vault, app.state.readonly_sessionmaker)
         app.state.signing, app.state.redis = signing.service, signing.redis
         app.state.egress = EgressMonitor(settings, signing.http)
-        app.state.client_cache = ClientCache()
         app.state.invalidation = Invalidation(signing.redis, settings.redis_prefix)
-        app.state.invalidation.on_change(app.state.client_cache.clear)
+        app.state.invalidation.on_change(signing.service.clients.forget)
         app.state.invalidation.on_change(signing.service.keys.clear)
         app.state.invalidation.start()
         app.state.audit_writer.start()

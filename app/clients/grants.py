@@ -44,8 +44,9 @@ class SigningClient:
     permissions: tuple[str, ...]
     rate_limit: str | None
     credentials: tuple[GrantedCredential, ...]
+    token_hash: str = ""  # to look the client up again (SigningClients.again)
 
     @classmethod
     def of(cls, row: Client) -> SigningClient:
         return cls(row.id, row.name, tuple(row.permissions), row.rate_limit,
-                   tuple(GrantedCredential.of(credential) for credential in row.credentials))
+                   tuple(GrantedCredential.of(credential) for credential in row.credentials), row.token_hash)

@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.clients.auth import SigningClients
 from app.limits.limiter import Limiter
 from app.limits.redis_store import RedisWindows
 from app.proxy.http1 import Http1Client
@@ -41,8 +42,12 @@ def build_signing(settings: Settings, vault: Vault, readonly: async_sessionmaker
                                                     source_ip=settings.egress_source_ip))
                           if settings.upstream_client == "http1" else HttpxUpstream(http))
     redis = connect_redis(settings.redis_url) if settings.redis_url else None
-    nonces = (RedisNonceSource(redis, settings.redis_prefix, hold_s=settings.upstream_timeout_s + 5)
-              if redis is not None else NonceSource())
+    # A call waits for its turn on a key at most as long as it may wait for the exchange.
+    wait_s = settings.upstream_timeout_s
+    nonces = (RedisNonceSource(redis, settings.redis_prefix, wait_s=wait_s, hold_s=settings.upstream_timeout_s + 5)
+              if redis is not None else NonceSource(wait_s))
     limiter = Limiter(RedisWindows(redis, settings.redis_prefix) if redis is not None else None,
                       on_redis_error=settings.limits_on_redis_error, replicas=settings.replicas)
-    return Signing(SigningService(settings, SigningKeyCache(vault, readonly), nonces, upstream, limiter), redis, http)
+    service = SigningService(settings, SigningClients(readonly), SigningKeyCache(vault, readonly), nonces, upstream,
+                             limiter)
+    return Signing(service, redis, http)

@@ -20,7 +20,6 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.audit.context import AuditContext, start_audit
 from app.body_limit import declares_over, refuse_too_large
-from app.clients.auth import signing_client
 from app.clients.grants import SigningClient
 from app.errors import (
     PROBLEM_JSON,
@@ -133,7 +132,7 @@ class _Call(NamedTuple):
 
 async def _authenticated(scope: Scope, headers: dict[str, str], action: str) -> _Call:
     state = scope["app"].state
-    client = await signing_client(state, headers.get("x-signvault-token"))
+    client = await state.signing.clients.by_token(headers.get("x-signvault-token"))
     audit = start_audit(scope, "client", client.name)
     audit.action = action
     return _Call(state, state.signing, headers, client, audit)

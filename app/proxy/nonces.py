@@ -32,12 +32,20 @@ class NonceStoreUnavailable(ServiceUnavailable):
     slug, title = "nonce-store-unavailable", "Nonces cannot be issued right now"
 
 
-class NonceSource:
-    """In-process nonces; `RedisNonceSource` shares them across replicas."""
+class CredentialBusy(ServiceUnavailable):
+    slug, title = "credential-busy", "Earlier calls on this key are still being sent"
 
-    def __init__(self) -> None:
+
+class NonceSource:
+    """In-process nonces; `RedisNonceSource` shares them across replicas.
+
+    A call waits for its turn at most `wait_s`: by then its bot has likely given up on it, and an
+    order sent that late is one the bot may already have sent again."""
+
+    def __init__(self, wait_s: float = 10.0) -> None:
         self._last: dict[str, int] = {}
         self._order: dict[str, asyncio.Lock] = {}
+        self._wait_s = wait_s
 
     async def next(self, key: str) -> int:
         nonce = max(self._last.get(key, 0) + 1, time.time_ns() // 1000)
@@ -48,13 +56,21 @@ class NonceSource:
     async def in_order(self, key: str) -> AsyncIterator[None]:
         """Hold while signing and sending: a later nonce cannot overtake an earlier one on the wire."""
         lock = self._order.setdefault(key, asyncio.Lock())
-        async with lock:
+        try:
+            async with asyncio.timeout(self._wait_s):
+                await lock.acquire()
+        except TimeoutError:
+            raise CredentialBusy(f"this call waited {self._wait_s:g} s behind earlier ones on the same key and "
+                                 "was not sent", headers={"Retry-After": "1"}) from None
+        try:
             yield
+        finally:
+            lock.release()
 
 
 class RedisNonceSource(NonceSource):
-    def __init__(self, redis: Any, prefix: str, hold_s: float = 15.0) -> None:
-        super().__init__()
+    def __init__(self, redis: Any, prefix: str, wait_s: float = 10.0, hold_s: float = 15.0) -> None:
+        super().__init__(wait_s)
         self._redis = redis
         self._prefix = prefix
         self._hold_s = hold_s  # longer than one signed call takes; a crashed holder frees it after this
@@ -63,15 +79,18 @@ class RedisNonceSource(NonceSource):
     @asynccontextmanager
     async def in_order(self, key: str) -> AsyncIterator[None]:
         """Across replicas too: the local lock queues this process's callers, the Redis lock the rest."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._wait_s  # one wait for both locks
         async with super().in_order(key):
             lock = self._redis.lock(f"{self._prefix}order:{key}", timeout=self._hold_s,
-                                    blocking_timeout=self._hold_s)
+                                    blocking_timeout=max(deadline - loop.time(), 0.0))
             try:
                 acquired = await lock.acquire()
             except redis_failures():
                 raise NonceStoreUnavailable("the shared nonce store (Redis) is unreachable") from None
             if not acquired:
-                raise NonceStoreUnavailable("another replica held this key's send order too long")
+                raise CredentialBusy(f"this call waited {self._wait_s:g} s behind earlier ones on the same key "
+                                     "(on other replicas) and was not sent", headers={"Retry-After": "1"})
             try:
                 yield
             finally:

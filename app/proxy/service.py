@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 import httpx
 
 from app import metrics
+from app.clients.auth import SigningClients
 from app.clients.grants import KEY_RIGHTS, GrantedCredential, SigningClient
 from app.credentials.models import Credential
 from app.errors import Forbidden, InvalidInput, NotFound, ProblemError
@@ -149,11 +150,13 @@ class Prepared(NamedTuple):  # a NamedTuple for the reason UpstreamRequest is on
 
 
 class SigningService:
-    """Holds what signing needs across requests: key cache, clocks, nonces, the upstream client."""
+    """Holds what signing needs across requests: clients and keys (cached), clocks, nonces, the
+    upstream client."""
 
-    def __init__(self, settings: Settings, keys: SigningKeyCache, nonces: NonceSource,
+    def __init__(self, settings: Settings, clients: SigningClients, keys: SigningKeyCache, nonces: NonceSource,
                  upstream: Upstream, limiter: Limiter) -> None:
         self.settings = settings
+        self.clients = clients
         self.keys = keys
         self.nonces = nonces
         self.upstream = upstream
@@ -282,7 +285,26 @@ class SigningService:
             return await self._send(prepared, await self.sign(prepared, fresh_clock=fresh_clock))
         # Nonce order on the wire: sign and send one at a time per key.
         async with self.nonces.in_order(prepared.credential.id):
+            # Each call ahead took a round trip, so the client's grant is read again after the wait:
+            # a key disabled or deleted, or a client revoked, meanwhile sends nothing more.
+            prepared = await self._still_granted(prepared)
             return await self._send(prepared, await self.sign(prepared, fresh_clock=fresh_clock))
+
+    async def _still_granted(self, prepared: Prepared) -> Prepared:
+        """`prepared` as if it arrived now: its client and grant as the client cache has them (a
+        lookup, unless a change cleared it), and the key of the credential's current version."""
+        was = prepared.credential
+        if prepared.client is None or was is None:  # an admin's connection check
+            return prepared
+        client = await self.clients.again(prepared.client)
+        if client is prepared.client:
+            return prepared
+        credential = next((c for c in client.credentials if c.id == was.id), None)
+        if credential is None:
+            raise CredentialNotGranted(f"credential '{was.label}' is no longer granted to this client")
+        authorise(client, credential, prepared.access)
+        key = prepared.key if credential.active_version == was.active_version else await self.keys.get(credential)
+        return prepared._replace(client=client, credential=credential, key=key)
 
     async def _send(self, prepared: Prepared, request: UpstreamRequest) -> ExchangeResponse:
         before = local_ms()

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from app.proxy.nonces import NonceSource, NonceStoreUnavailable, RedisNonceSource
+from app.proxy.nonces import CredentialBusy, NonceSource, NonceStoreUnavailable, RedisNonceSource
 from app.redis_client import connect
 
 
@@ -21,6 +21,56 @@ class TestInProcess:
         assert len(set(nonces)) == 500
         assert asyncio.run(source.next("a")) > max(nonces)
         assert asyncio.run(source.next("b")) <= asyncio.run(source.next("a"))  # b has its own sequence
+
+
+async def queue_behind_a_holder(first: NonceSource, second: NonceSource, key: str) -> list[str]:
+    """`first` holds the key's turn; what `second` gets while it does, and once it lets go."""
+    seen: list[str] = []
+    holding, done = asyncio.Event(), asyncio.Event()
+
+    async def hold() -> None:
+        async with first.in_order(key):
+            holding.set()
+            await done.wait()
+
+    holder = asyncio.create_task(hold())
+    await holding.wait()
+    try:
+        async with second.in_order(key):
+            seen.append("turn")
+    except CredentialBusy as exc:
+        seen.append(f"{exc.status} {exc.headers}")
+    done.set()
+    await holder
+    async with second.in_order(key):
+        seen.append("turn")
+    return seen
+
+
+class TestTurns:
+    def test_a_call_waits_its_turn_on_a_key_only_so_long(self) -> None:
+        source = NonceSource(wait_s=0.05)
+        assert asyncio.run(queue_behind_a_holder(source, source, "k")) == ["503 {'Retry-After': '1'}", "turn"]
+
+    def test_keys_do_not_wait_for_each_other(self) -> None:
+        async def scenario() -> bool:
+            source = NonceSource(wait_s=0.05)
+            async with source.in_order("a"), source.in_order("b"):
+                return True
+
+        assert asyncio.run(scenario())
+
+    def test_across_replicas_too(self, redis_url: str, redis_prefix: str) -> None:
+        async def scenario() -> list[str]:
+            one, two = connect(redis_url), connect(redis_url)
+            try:
+                return await queue_behind_a_holder(RedisNonceSource(one, redis_prefix, wait_s=0.3),
+                                                   RedisNonceSource(two, redis_prefix, wait_s=0.3), "k")
+            finally:
+                await one.aclose()
+                await two.aclose()
+
+        assert asyncio.run(scenario()) == ["503 {'Retry-After': '1'}", "turn"]
 
 
 class TestShared:

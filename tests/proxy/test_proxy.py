@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
 import logging
 import os
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import parse_qsl
@@ -39,7 +42,7 @@ def bot(api: TestClient) -> dict[str, Any]:
 
 def server_time_now(exchange: Any) -> None:
     exchange.get(f"{BINANCE}/api/v3/time").mock(
-        side_effect=lambda _: httpx.Response(200, json={"serverTime": int(__import__("time").time() * 1000)})
+        side_effect=lambda _: httpx.Response(200, json={"serverTime": int(time.time() * 1000)})
     )
 
 
@@ -284,7 +287,7 @@ class TestKrakenNonces:
         credential = create_credential(api, exchange="kraken", api_secret=secret, rate_limit="100/second")
         client = create_client(api, credentials=[credential["id"]])
         exchange.get("https://api.kraken.com/0/public/Time").respond(
-            json={"error": [], "result": {"unixtime": int(__import__("time").time())}}
+            json={"error": [], "result": {"unixtime": int(time.time())}}
         )
         seen: list[int] = []
 
@@ -310,6 +313,45 @@ class TestKrakenNonces:
             )
         assert all(a == {"error": [], "result": {}} for a in answers)
         assert len(seen) == 40 and seen == sorted(set(seen))
+
+    @pytest.mark.parametrize(("change", "status"), [
+        ("disable", 403), ("delete", 403), ("read-only client", 403), ("revoke", 401), ("rotate token", 401)])
+    def test_an_order_queued_on_its_key_is_not_sent_once_its_grant_is_gone(
+            self, api: TestClient, exchange: Any, change: str, status: int) -> None:
+        credential = create_credential(api, exchange="kraken", api_secret=base64.b64encode(os.urandom(64)).decode())
+        client = create_client(api, credentials=[credential["id"]])
+        exchange.get("https://api.kraken.com/0/public/Time").respond(
+            json={"error": [], "result": {"unixtime": int(time.time())}})
+        sent, release = threading.Semaphore(0), threading.Event()
+
+        async def add_order(_: httpx.Request) -> httpx.Response:
+            sent.release()
+            while not release.is_set():  # the exchange takes its time with the first order
+                await asyncio.sleep(0.01)
+            return httpx.Response(200, json={"error": [], "result": {"txid": ["T-1"]}})
+
+        orders = exchange.post("https://api.kraken.com/0/private/AddOrder").mock(side_effect=add_order)
+        headers = {"X-Signvault-Token": client["token"], "content-type": "application/x-www-form-urlencoded"}
+        order = b"pair=XBTUSD&type=buy&ordertype=market&volume=1&nonce=1"
+        changes = {
+            "disable": lambda: api.patch(f"/admin/credentials/{credential['id']}", json={"enabled": False},
+                                         headers=ADMIN),
+            "delete": lambda: api.delete(f"/admin/credentials/{credential['id']}", headers=ADMIN),
+            "read-only client": lambda: api.patch(f"/admin/clients/{client['id']}", json={"permissions": ["read"]},
+                                                  headers=ADMIN),
+            "revoke": lambda: api.delete(f"/admin/clients/{client['id']}", headers=ADMIN),
+            "rotate token": lambda: api.post(f"/admin/clients/{client['id']}/rotate-token", headers=ADMIN),
+        }
+        with ThreadPoolExecutor(2) as pool:
+            first = pool.submit(api.post, "/proxy/kraken/0/private/AddOrder", content=order, headers=headers)
+            assert sent.acquire(timeout=10)
+            queued = pool.submit(api.post, "/proxy/kraken/0/private/AddOrder", content=order, headers=headers)
+            time.sleep(0.3)  # it is authorised and waits for the key's turn
+            assert changes[change]().status_code < 300
+            release.set()
+            assert first.result().status_code == 200
+            assert_problem(queued.result(), status)
+        assert orders.call_count == 1
 
 
 class TestSign:
@@ -345,7 +387,7 @@ class TestSign:
 class TestWsLogin:
     def test_login_needs_trade_because_a_socket_can_trade(self, api: TestClient, exchange: Any) -> None:
         exchange.get("https://www.okx.com/api/v5/public/time").respond(
-            json={"code": "0", "data": [{"ts": str(int(__import__("time").time() * 1000))}]}
+            json={"code": "0", "data": [{"ts": str(int(time.time() * 1000))}]}
         )
         credential = create_credential(api, exchange="okx", label="okx-main", passphrase="pw", api_key="OKXKEY000001")
         trader = create_client(api, credentials=[credential["id"]], permissions=["read", "trade"])
@@ -365,7 +407,7 @@ class TestWsLogin:
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
         # The login syncs the clock when stale; that probe is an exchange call like any other.
         clock = exchange.get("https://www.okx.com/api/v5/public/time").respond(
-            json={"code": "0", "data": [{"ts": str(int(__import__("time").time() * 1000))}]})
+            json={"code": "0", "data": [{"ts": str(int(time.time() * 1000))}]})
         exchange.get("https://www.okx.com/api/v5/account/balance").respond(418, headers={"Retry-After": "600"})
         credential = create_credential(api, exchange="okx", label="okx-main", passphrase="pw", api_key="OKXKEY000001")
         trader = create_client(api, credentials=[credential["id"]], permissions=["read", "trade"])
@@ -443,7 +485,7 @@ class TestExchangeCounters:
         client = create_client(api, credentials=[credential["id"]])
         exchange.get("https://api.bybit.com/v5/market/time").respond(
             json={"retCode": 0, "result": {"timeNano": str(__import__("time").time_ns())}})
-        reset = str(int(__import__("time").time() * 1000) + 3000)
+        reset = str(int(time.time() * 1000) + 3000)
         balance = exchange.get("https://api.bybit.com/v5/account/wallet-balance").respond(
             json={"retCode": 0}, headers={"X-Bapi-Limit-Status": "0", "X-Bapi-Limit-Reset-Timestamp": reset})
         headers = {"X-Signvault-Token": client["token"]}

@@ -88,12 +88,18 @@ def sqlite_file(url: URL) -> str | None:
     return database
 
 
-def create_engine(url: str) -> AsyncEngine:
+def create_engine(url: str, *, timeout_s: float | None = None) -> AsyncEngine:
+    """`timeout_s` bounds, on PostgreSQL, connecting, the wait for a pooled connection and each
+    statement: a database that stops answering then fails requests (503) instead of holding them for
+    the kernel's TCP timeout. None for work that may rightly take long (migrations, the CLI)."""
     # hide_parameters: a failed INSERT must never print the ciphertext or token hash it carried.
     kwargs: dict[str, Any] = {"hide_parameters": True, "pool_pre_ping": True}
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"timeout": 30}
         _create_private_sqlite_file(url)
+    elif timeout_s is not None and make_url(url).get_driver_name() == "asyncpg":
+        kwargs["pool_timeout"] = timeout_s
+        kwargs["connect_args"] = {"timeout": timeout_s, "command_timeout": timeout_s}
     engine = create_async_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
         _serialise_sqlite_writers(engine.sync_engine)

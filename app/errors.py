@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Send
 
@@ -97,6 +98,44 @@ class ServiceUnavailable(ProblemError):
     status, slug, title = 503, "unavailable", "Service unavailable"
 
 
+class DatabaseUnavailable(ServiceUnavailable):
+    slug, title = "database-unavailable", "The database is out of reach"
+
+
+# Where a failure to reach the database surfaces: the driver's socket errors (refused, timed out)
+# come out raw through these, and SQLAlchemy's own errors say the rest.
+_DATABASE_LAYERS = ("sqlalchemy.", "asyncpg.", "aiosqlite.")
+_DATABASE_OUT_OF_REACH = (sa_exc.TimeoutError, sa_exc.OperationalError, sa_exc.InterfaceError)
+
+
+def database_out_of_reach(exc: BaseException) -> bool:
+    """Refused, timed out, connection lost, pool exhausted or locked: the database could not be
+    reached or answer, which a retry may cure; not a fault in a statement, which it would not."""
+    if isinstance(exc, _DATABASE_OUT_OF_REACH):
+        return True
+    if isinstance(exc, sa_exc.DBAPIError):
+        return exc.connection_invalidated
+    if not isinstance(exc, OSError):
+        return False
+    traceback = exc.__traceback__
+    while traceback is not None:
+        if traceback.tb_frame.f_globals.get("__name__", "").startswith(_DATABASE_LAYERS):
+            return True
+        traceback = traceback.tb_next
+    return False
+
+
+def problem_for(exc: Exception) -> ProblemError:
+    """What a failure that is not a ProblemError tells the client, logged here: a database out of
+    reach is a 503 to retry; anything else a 500 that says nothing (its traceback goes to the log)."""
+    if database_out_of_reach(exc):
+        log.error("database out of reach: %s", type(exc).__name__)  # its text may quote a statement
+        return DatabaseUnavailable(f"the database did not answer ({type(exc).__name__}); try again shortly",
+                                   headers={"Retry-After": "5"})
+    log_unexpected(exc)
+    return ProblemError()
+
+
 def problem_response(problem: Problem, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse(
         problem.model_dump(exclude_none=True),
@@ -181,10 +220,11 @@ async def _on_http_exception(_: Request, error: Exception) -> JSONResponse:
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
-    log_unexpected(exc)
-    # Starlette answers 500s outside every middleware, so the request id is added here.
+    problem = problem_for(exc)
+    # Starlette answers these outside every middleware, so the request id is added here.
     request_id = request.scope.get("state", {}).get("request_id")
-    return problem_response(ProblemError().to_problem(), {"X-Request-ID": request_id} if request_id else None)
+    headers = {**(problem.headers or {}), **({"X-Request-ID": request_id} if request_id else {})}
+    return problem_response(problem.to_problem(), headers or None)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -23,6 +23,9 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(default=Path("."), description="Where the SQLite file and dev key files live.")
     database_url: str | None = Field(default=None, description="SQLAlchemy async URL; SQLite in data_dir if unset.")
+    database_timeout_s: float = Field(
+        default=5.0, gt=0, le=300,
+        description="PostgreSQL: connecting, waiting for a pooled connection, and each statement; then 503.")
 
     # Master keys: base64 of 32 bytes each. One of these, or none for a generated development key.
     master_key: SecretStr | None = None

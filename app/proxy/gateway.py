@@ -11,6 +11,7 @@ where the documented routes live.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any, NamedTuple
@@ -27,8 +28,8 @@ from app.errors import (
     ProblemError,
     answered,
     invalid_input,
-    log_unexpected,
     problem_bytes,
+    problem_for,
 )
 from app.exchanges.base import UpstreamRequest
 from app.idempotency.store import IdempotencyStore, StoredAnswer, check_key, fingerprint, problem_answer
@@ -53,6 +54,7 @@ Handler = Callable[[Scope, Receive, dict[str, str]], Awaitable[Answer]]
 _JSON = [(b"content-type", b"application/json")]
 _PROBLEM = (b"content-type", PROBLEM_JSON.encode())
 _REPLAYED = (b"idempotent-replayed", b"true")
+log = logging.getLogger("signvault.proxy")
 
 
 class BodyTooLarge(ProblemError):
@@ -106,9 +108,9 @@ def _served(handler: Handler, max_body_bytes: int) -> ASGIApp:
                 status, answer_headers, body = _problem(exc.status, answered(exc), exc.headers)
             except ClientGone:
                 return
-            except Exception as exc:  # a logged 500 problem, never the exception's text
-                log_unexpected(exc)
-                status, answer_headers, body = _problem(500, ProblemError().to_problem(), None)
+            except Exception as exc:  # a problem, never the exception's text (errors.problem_for)
+                problem = problem_for(exc)
+                status, answer_headers, body = _problem(problem.status, problem.to_problem(), problem.headers)
             await respond(send, status, answer_headers, body, seen.request_id)
         finally:
             seen.finish(status)
@@ -213,15 +215,25 @@ async def _forward_once(store: IdempotencyStore, service: SigningService, prepar
         answer: ExchangeResponse = await service.forward(prepared)
     except ProblemError as exc:
         if exc.status in (502, 504):  # it went out and its outcome is unknown: never send it again
-            await store.complete(client.id, key, problem_answer(exc))
+            await _store_answer(store, client, key, problem_answer(exc))
         else:  # refused before sending (limits, cooldowns): the key is free for a retry
             await store.release(client.id, key)
         raise
     except BaseException:
         await store.release(client.id, key)
         raise
-    await store.complete(client.id, key, StoredAnswer(answer.status, answer.headers, answer.body))
+    await _store_answer(store, client, key, StoredAnswer(answer.status, answer.headers, answer.body))
     return answer.status, answer.headers, answer.body
+
+
+async def _store_answer(store: IdempotencyStore, client: SigningClient, key: str, answer: StoredAnswer) -> None:
+    """The exchange has answered, so the bot hears that answer even if the database cannot keep it.
+    The key then stays in flight until it expires: a retry gets 409, never a second order."""
+    try:
+        await store.complete(client.id, key, answer)
+    except Exception as exc:
+        log.error("an Idempotency-Key's answer could not be stored (%s); the key stays in flight",
+                  type(exc).__name__)
 
 
 async def _read_body(receive: Receive, limit: int) -> bytes:

@@ -15,10 +15,15 @@ def _with_credentials() -> Select[Client]:
     return select(Client).options(selectinload(Client.credentials))
 
 
-async def find(session: AsyncSession, ref: str) -> Client | None:
-    """By id first, then by name: a name that happens to equal another client's id must not win."""
+async def find(session: AsyncSession, ref: str, *, for_update: bool = False) -> Client | None:
+    """By id first, then by name: a name that happens to equal another client's id must not win.
+    `for_update`: concurrent writes to the client wait for this transaction, and its credentials
+    are read after the wait (on PostgreSQL; SQLite runs one writer at a time anyway)."""
     for condition in (Client.id == ref, Client.name == ref):
-        client = (await session.scalars(_with_credentials().where(condition))).first()
+        query = _with_credentials().where(condition)
+        if for_update:
+            query = query.with_for_update(of=Client)
+        client = (await session.scalars(query)).first()
         if client is not None:
             return client
     return None

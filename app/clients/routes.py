@@ -48,13 +48,13 @@ async def get_client(ref: str, session: SessionDep, _: AdminDep) -> ClientRead:
 @router.patch("/{ref}", operation_id="update_client", responses=problem_responses(404, 422))
 async def update_client(ref: str, body: ClientUpdate, session: SessionDep, _: AdminDep) -> ClientRead:
     """Change which credentials the client may use, or its permissions."""
-    return views.summary(await service.update(session, await service.get(session, ref), body))
+    return views.summary(await service.update(session, await service.get(session, ref, for_update=True), body))
 
 
 @router.post("/{ref}/rotate-token", operation_id="rotate_client_token", responses=problem_responses(404, 409))
 async def rotate_client_token(ref: str, session: SessionDep, _: AdminDep) -> ClientWithToken:
     """Issue a new token; the old one stops working at once."""
-    client = await service.get(session, ref)
+    client = await service.get(session, ref, for_update=True)
     token = await service.rotate_token(session, client)
     return ClientWithToken(**views.summary(client).model_dump(), token=token)
 
@@ -63,7 +63,7 @@ async def rotate_client_token(ref: str, session: SessionDep, _: AdminDep) -> Cli
                responses=problem_responses(404))
 async def revoke_client(ref: str, session: SessionDep, _: AdminDep) -> Response:
     """Revoke the client's token from the next request on."""
-    await service.revoke(session, await service.get(session, ref))
+    await service.revoke(session, await service.get(session, ref, for_update=True))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

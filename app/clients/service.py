@@ -34,7 +34,7 @@ async def _resolve(session: AsyncSession, refs: Sequence[str]) -> list[Credentia
     found: dict[str, Credential] = {}
     missing: list[FieldProblem] = []
     for i, ref in enumerate(refs):
-        credential = await credentials.find(session, ref)
+        credential = await credentials.find(session, ref, hold=True)
         if credential is None:
             missing.append(FieldProblem(field=f"credentials.{i}", message="no such credential"))
         else:
@@ -44,8 +44,10 @@ async def _resolve(session: AsyncSession, refs: Sequence[str]) -> list[Credentia
     return list(found.values())
 
 
-async def get(session: AsyncSession, ref: str) -> Client:
-    client = await repository.find(session, ref)
+async def get(session: AsyncSession, ref: str, *, for_update: bool = False) -> Client:
+    """`for_update` for a write: two writes to one client run one after the other, so a PATCH
+    replaces the credentials it read, not a list another PATCH changed meanwhile."""
+    client = await repository.find(session, ref, for_update=for_update)
     if client is None:
         raise ClientNotFound(f"no client '{ref}'")
     return client

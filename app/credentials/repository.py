@@ -6,19 +6,25 @@ from collections.abc import Sequence
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.selectable import ForUpdateArg
 
 from app.credentials.models import Credential, CredentialVersion
 from app.db import utcnow
 from app.errors import Conflict
 
 
-async def find(session: AsyncSession, ref: str) -> Credential | None:
-    """A credential by id, by label, or by `exchange:label` when a label exists on two exchanges."""
-    found = await session.get(Credential, ref)
+async def find(session: AsyncSession, ref: str, *, hold: bool = False) -> Credential | None:
+    """A credential by id, by label, or by `exchange:label` when a label exists on two exchanges.
+    `hold`: for a write that will refer to it (a grant), a concurrent delete waits for this
+    transaction to end (PostgreSQL's FOR KEY SHARE; SQLite runs one writer at a time anyway)."""
+    lock = ForUpdateArg(read=True, key_share=True) if hold else None
+    found = await session.get(Credential, ref, with_for_update=lock)
     if found is not None:
         return found
     exchange, sep, label = ref.partition(":")
     query = select(Credential).where(Credential.label == (label if sep else ref))
+    if hold:
+        query = query.with_for_update(read=True, key_share=True)
     if sep:
         query = query.where(Credential.exchange == exchange)
     matches = (await session.scalars(query.limit(2))).all()

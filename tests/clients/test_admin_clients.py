@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -228,6 +230,20 @@ class TestUpdateClient:
         assert refs(after["credentials"]) == refs([credential])
         assert after["permissions"] == client["permissions"]
 
+    def test_concurrent_replacements_do_not_merge(self, api: TestClient) -> None:
+        """Each PATCH replaces the whole list: of two at once, one wins whole (the other's list
+        never mixes in), and neither fails."""
+        kept, dropped, *added = (create_credential(api) for _ in range(4))
+        for round_ in range(8):
+            url = f"/admin/clients/{create_client(api, credentials=[kept['id'], dropped['id']])['id']}"
+            lists = [sorted([kept["id"], added[0]["id"]]), sorted([kept["id"], added[1]["id"]])]
+            with ThreadPoolExecutor(2) as pool:
+                answers = list(pool.map(
+                    lambda ids, url=url: api.patch(url, headers=ADMIN, json={"credentials": ids}), lists))
+            assert [a.status_code for a in answers] == [200, 200], (round_, [a.text for a in answers])
+            final = sorted(c["id"] for c in api.get(url, headers=ADMIN).json()["credentials"])
+            assert final in lists, (round_, final)
+
     def test_patch_refuses_unknown_fields(self, api: TestClient) -> None:
         client = create_client(api)
         response = api.patch(f"/admin/clients/{client['id']}", headers=ADMIN, json={"name": "renamed"})
@@ -346,6 +362,24 @@ class TestCredentialDeletion:
         me = api.get("/me", headers=as_client(client["token"])).json()
         assert refs(me["credentials"]) == refs([kept])
         assert db_rows(api, "SELECT * FROM client_credentials WHERE credential_id = :id", id=gone["id"]) == []
+
+
+    def test_a_grant_racing_the_credentials_delete_is_either_made_and_then_gone_or_refused(
+            self, api: TestClient) -> None:
+        for round_ in range(8):
+            doomed = create_credential(api)
+            client = create_client(api)
+            grant = {"credentials": [doomed["id"]]}
+            calls = [functools.partial(api.patch, f"/admin/clients/{client['id']}", headers=ADMIN, json=grant),
+                     functools.partial(api.post, "/admin/clients", headers=ADMIN,
+                                       json={"name": new_name(), "permissions": ["read"], **grant}),
+                     functools.partial(api.delete, f"/admin/credentials/{doomed['id']}", headers=ADMIN)]
+            with ThreadPoolExecutor(3) as pool:
+                patched, created, deleted = [f.result() for f in [pool.submit(call) for call in calls]]
+            assert deleted.status_code == 204, round_
+            assert patched.status_code in (200, 422) and created.status_code in (201, 422), (
+                round_, patched.text, created.text)
+            assert api.get(f"/admin/clients/{client['id']}", headers=ADMIN).json()["credentials"] == []
 
 
 class TestTokenStorage:

@@ -44,7 +44,7 @@ def build_signing(settings: Settings, vault: Vault, readonly: async_sessionmaker
     redis = connect_redis(settings.redis_url) if settings.redis_url else None
     # A call waits for its turn on a key at most as long as it may wait for the exchange.
     wait_s = settings.upstream_timeout_s
-    nonces = (RedisNonceSource(redis, settings.redis_prefix, wait_s=wait_s, hold_s=settings.upstream_timeout_s + 5)
+    nonces = (RedisNonceSource(redis, settings.redis_prefix, wait_s=wait_s)
               if redis is not None else NonceSource(wait_s))
     limiter = Limiter(RedisWindows(redis, settings.redis_prefix) if redis is not None else None,
                       on_redis_error=settings.limits_on_redis_error, replicas=settings.replicas)

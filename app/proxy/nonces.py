@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,6 +17,8 @@ from typing import Any
 
 from app.errors import ServiceUnavailable
 from app.redis_client import failures as redis_failures
+
+log = logging.getLogger("signvault.nonces")
 
 # max(stored + 1, Redis' own clock in µs): atomic, and immune to a replica's drifting clock.
 _NEXT_NONCE = """
@@ -69,11 +72,14 @@ class NonceSource:
 
 
 class RedisNonceSource(NonceSource):
-    def __init__(self, redis: Any, prefix: str, wait_s: float = 10.0, hold_s: float = 15.0) -> None:
+    def __init__(self, redis: Any, prefix: str, wait_s: float = 10.0, hold_s: float = 5.0) -> None:
         super().__init__(wait_s)
         self._redis = redis
         self._prefix = prefix
-        self._hold_s = hold_s  # longer than one signed call takes; a crashed holder frees it after this
+        # The Redis lock lapses after this unless renewed: its holder renews it while its call is under
+        # way (a clock sync and a slow exchange can take two upstream timeouts), and a holder that
+        # crashed frees the key within it.
+        self._hold_s = hold_s
         self._script = redis.register_script(_NEXT_NONCE)
 
     @asynccontextmanager
@@ -91,11 +97,21 @@ class RedisNonceSource(NonceSource):
             if not acquired:
                 raise CredentialBusy(f"this call waited {self._wait_s:g} s behind earlier ones on the same key "
                                      "(on other replicas) and was not sent", headers={"Retry-After": "1"})
+            renewing = asyncio.create_task(self._renew(lock))
             try:
                 yield
             finally:
+                renewing.cancel()
                 with contextlib.suppress(*redis_failures()):
                     await lock.release()
+
+    async def _renew(self, lock: Any) -> None:
+        while True:
+            await asyncio.sleep(self._hold_s / 3)
+            try:
+                await lock.reacquire()
+            except redis_failures() as exc:  # lapsed or unreachable: another replica may go ahead of us
+                log.warning("could not renew a key's send order (%s)", type(exc).__name__)
 
     async def next(self, key: str) -> int:
         try:

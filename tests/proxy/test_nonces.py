@@ -73,6 +73,35 @@ class TestTurns:
         assert asyncio.run(scenario()) == ["503 {'Retry-After': '1'}", "turn"]
 
 
+    def test_a_long_call_keeps_its_turn_across_replicas(self, redis_url: str, redis_prefix: str) -> None:
+        """The shared turn lapses after `hold_s` only if its holder is gone: a call that takes longer
+        (a clock sync, then a slow exchange) renews it, so no other replica's nonce overtakes it."""
+        async def scenario() -> list[str]:
+            one, two = connect(redis_url), connect(redis_url)
+            first = RedisNonceSource(one, redis_prefix, wait_s=5, hold_s=0.3)
+            second = RedisNonceSource(two, redis_prefix, wait_s=5, hold_s=0.3)
+            seen: list[str] = []
+            holding = asyncio.Event()
+
+            async def long_call() -> None:
+                async with first.in_order("k"):
+                    holding.set()
+                    await asyncio.sleep(1.2)
+                    seen.append("long call done")
+
+            try:
+                task = asyncio.create_task(long_call())
+                await holding.wait()
+                async with second.in_order("k"):
+                    seen.append("next call")
+                await task
+                return seen
+            finally:
+                await one.aclose()
+                await two.aclose()
+
+        assert asyncio.run(scenario()) == ["long call done", "next call"]
+
 class TestShared:
     def test_two_replicas_draw_one_increasing_sequence(self, redis_url: str, redis_prefix: str) -> None:
         async def scenario() -> list[int]:

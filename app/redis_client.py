@@ -6,6 +6,9 @@ Redis is optional, and its client library adds ~6 MB to a worker's memory: nothi
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -34,3 +37,39 @@ def failures() -> tuple[type[Exception], ...]:
     from redis.exceptions import RedisError  # LockError and ConnectionError are RedisErrors
 
     return (RedisError, OSError)
+
+
+class RedisBreaker:
+    """Whether to ask Redis now. After a call fails, callers take their fallback at once (a local
+    share, a 503) until a PING in the background answers. A Redis that stops answering, rather than
+    refusing, then costs the calls in flight one socket timeout, instead of every call, and every
+    write after an exchange's answer, waiting out its own."""
+
+    def __init__(self, ping: Callable[[], Awaitable[object]], retry_s: float = 1.0) -> None:
+        self._ping = ping
+        self._retry_s = retry_s
+        self._probing: asyncio.Task[None] | None = None
+
+    @property
+    def answering(self) -> bool:
+        return self._probing is None
+
+    def failed(self) -> None:
+        if self._probing is None:
+            self._probing = asyncio.create_task(self._until_it_answers())
+
+    async def close(self) -> None:
+        if self._probing is not None:
+            self._probing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._probing
+
+    async def _until_it_answers(self) -> None:
+        try:
+            while True:
+                await asyncio.sleep(self._retry_s)
+                with contextlib.suppress(*failures()):
+                    await self._ping()
+                    return
+        finally:
+            self._probing = None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Sequence
 from typing import Literal
 
@@ -12,11 +11,11 @@ from app.errors import ProblemError, ServiceUnavailable
 from app.limits.budgets import Budget
 from app.limits.memory import MemoryWindows, retry_after_header
 from app.limits.redis_store import RedisWindows
+from app.redis_client import RedisBreaker
 from app.redis_client import failures as redis_failures
 
 log = logging.getLogger("signvault.limits")
 
-BREAKER_S = 1.0  # after a Redis failure, try it again this much later (not on every request)
 OnRedisError = Literal["closed", "local"]
 
 
@@ -42,13 +41,13 @@ def cooldown_key(exchange: str, scope: str, kind: str) -> str:
 
 
 class Limiter:
-    def __init__(self, shared: RedisWindows | None, *, on_redis_error: OnRedisError = "closed",
-                 replicas: int = 1) -> None:
+    def __init__(self, shared: RedisWindows | None, *, breaker: RedisBreaker | None = None,
+                 on_redis_error: OnRedisError = "closed", replicas: int = 1) -> None:
         self.shared = shared
         self.local = MemoryWindows()
         self.on_redis_error = on_redis_error
         self.replicas = max(1, replicas)
-        self._redis_down_until = 0.0
+        self.breaker = breaker or RedisBreaker(self._ping)
 
     async def admit(self, budgets: Sequence[Budget], cooldowns: Sequence[str], *, exchange: str,
                     trading: bool, scopes: dict[str, str]) -> None:
@@ -78,13 +77,11 @@ class Limiter:
             left = await self.local.cooldown_left(key)
             if left > 0:
                 return left, key
-        if time.monotonic() >= self._redis_down_until:
+        if self.breaker.answering:
             try:
                 return await self.shared.acquire(budgets, cooldowns)
             except redis_failures() as exc:
-                self._redis_down_until = time.monotonic() + BREAKER_S
-                metrics.LIMIT_STORE_ERRORS.inc()
-                log.warning("rate-limit store unreachable (%s)", type(exc).__name__)
+                self._failed(exc)
         if trading and self.on_redis_error == "closed":
             raise LimitsUnavailable("trading is refused until the shared rate-limit store is back",
                                     headers={"Retry-After": "1"})
@@ -94,16 +91,27 @@ class Limiter:
 
     async def cool_down(self, key: str, seconds: float) -> None:
         await self.local.cool_down(key, seconds)
-        if self.shared is not None:
+        if self.shared is not None and self.breaker.answering:
             try:
                 await self.shared.cool_down(key, seconds)
-            except redis_failures():
-                metrics.LIMIT_STORE_ERRORS.inc()
+            except redis_failures() as exc:
+                self._failed(exc)
 
     async def reconcile(self, budget: Budget, used: int) -> None:
         await self.local.reconcile(budget, used)
-        if self.shared is not None:
+        if self.shared is not None and self.breaker.answering:
             try:
                 await self.shared.reconcile(budget, used)
-            except redis_failures():
-                metrics.LIMIT_STORE_ERRORS.inc()
+            except redis_failures() as exc:
+                self._failed(exc)
+
+    def _failed(self, exc: Exception) -> None:
+        if self.breaker.answering:
+            log.warning("rate-limit store unreachable (%s)", type(exc).__name__)
+        self.breaker.failed()
+        metrics.LIMIT_STORE_ERRORS.inc()
+
+
+    async def _ping(self) -> None:
+        if self.shared is not None:
+            await self.shared.ping()

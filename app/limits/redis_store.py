@@ -119,6 +119,9 @@ class RedisWindows:
         blocked_by = keys[int(blocker) - 1] if blocker else None
         return int(wait_us) / 1_000_000, blocked_by
 
+    async def ping(self) -> None:
+        await self._redis.ping()
+
     async def reconcile(self, budget: Budget, reported_used: int) -> None:
         await self._reconcile(keys=self._keys(budget),
                               args=[int(budget.window_s * 1_000_000), reported_used, uuid.uuid4().hex])

@@ -16,6 +16,7 @@ from app.proxy.keys import SigningKeyCache
 from app.proxy.nonces import NonceSource, RedisNonceSource
 from app.proxy.service import SigningService
 from app.proxy.upstream import Http1Upstream, HttpxUpstream, Upstream, create_client
+from app.redis_client import RedisBreaker
 from app.redis_client import connect as connect_redis
 from app.settings import Settings
 from app.vault.service import Vault
@@ -28,6 +29,7 @@ class Signing:
     http: httpx.AsyncClient  # on the same egress path, for checks off the hot path
 
     async def close(self) -> None:
+        await self.service.limiter.breaker.close()
         await self.service.upstream.aclose()
         await self.http.aclose()
         if self.redis is not None:
@@ -44,9 +46,11 @@ def build_signing(settings: Settings, vault: Vault, readonly: async_sessionmaker
     redis = connect_redis(settings.redis_url) if settings.redis_url else None
     # A call waits for its turn on a key at most as long as it may wait for the exchange.
     wait_s = settings.upstream_timeout_s
-    nonces = (RedisNonceSource(redis, settings.redis_prefix, wait_s=wait_s)
+    # One judgement of whether Redis answers, for everything that asks it on a request's path.
+    breaker = RedisBreaker(redis.ping) if redis is not None else None
+    nonces = (RedisNonceSource(redis, settings.redis_prefix, wait_s=wait_s, breaker=breaker)
               if redis is not None else NonceSource(wait_s))
-    limiter = Limiter(RedisWindows(redis, settings.redis_prefix) if redis is not None else None,
+    limiter = Limiter(RedisWindows(redis, settings.redis_prefix) if redis is not None else None, breaker=breaker,
                       on_redis_error=settings.limits_on_redis_error, replicas=settings.replicas)
     service = SigningService(settings, SigningClients(readonly), SigningKeyCache(vault, readonly), nonces, upstream,
                              limiter)

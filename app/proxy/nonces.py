@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from app.errors import ServiceUnavailable
+from app.redis_client import RedisBreaker
 from app.redis_client import failures as redis_failures
 
 log = logging.getLogger("signvault.nonces")
@@ -72,10 +73,12 @@ class NonceSource:
 
 
 class RedisNonceSource(NonceSource):
-    def __init__(self, redis: Any, prefix: str, wait_s: float = 10.0, hold_s: float = 5.0) -> None:
+    def __init__(self, redis: Any, prefix: str, wait_s: float = 10.0, hold_s: float = 5.0,
+                 breaker: RedisBreaker | None = None) -> None:
         super().__init__(wait_s)
         self._redis = redis
         self._prefix = prefix
+        self._breaker = breaker or RedisBreaker(redis.ping)
         # The Redis lock lapses after this unless renewed: its holder renews it while its call is under
         # way (a clock sync and a slow exchange can take two upstream timeouts), and a holder that
         # crashed frees the key within it.
@@ -90,10 +93,11 @@ class RedisNonceSource(NonceSource):
         async with super().in_order(key):
             lock = self._redis.lock(f"{self._prefix}order:{key}", timeout=self._hold_s,
                                     blocking_timeout=max(deadline - loop.time(), 0.0))
+            self._check_answering()
             try:
                 acquired = await lock.acquire()
             except redis_failures():
-                raise NonceStoreUnavailable("the shared nonce store (Redis) is unreachable") from None
+                raise self._unreachable() from None
             if not acquired:
                 raise CredentialBusy(f"this call waited {self._wait_s:g} s behind earlier ones on the same key "
                                      "(on other replicas) and was not sent", headers={"Retry-After": "1"})
@@ -114,8 +118,19 @@ class RedisNonceSource(NonceSource):
                 log.warning("could not renew a key's send order (%s)", type(exc).__name__)
 
     async def next(self, key: str) -> int:
+        # Without the shared high-water mark a nonce could repeat another replica's: fail closed.
+        self._check_answering()
         try:
             return int(await self._script(keys=[f"{self._prefix}nonce:{key}"]))
         except redis_failures():
-            # Without the shared high-water mark a nonce could repeat another replica's: fail closed.
-            raise NonceStoreUnavailable("the shared nonce store (Redis) is unreachable") from None
+            raise self._unreachable() from None
+
+    def _check_answering(self) -> None:
+        """Fail at once while Redis is known to be away, rather than each queued call waiting out
+        its own socket timeout in turn."""
+        if not self._breaker.answering:
+            raise NonceStoreUnavailable("the shared nonce store (Redis) is unreachable", headers={"Retry-After": "1"})
+
+    def _unreachable(self) -> NonceStoreUnavailable:
+        self._breaker.failed()
+        return NonceStoreUnavailable("the shared nonce store (Redis) is unreachable", headers={"Retry-After": "1"})

@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from fastapi.testclient import TestClient
@@ -17,9 +18,11 @@ from app.main import create_app
 from tests.conftest import ADMIN, assert_problem, make_settings
 from tests.e2e.conftest import CASES, Case, call, enrol
 from tests.simulator import EXCHANGE_IDS, SimulatorServer
+from tests.tcp_relay import TcpRelay
 
 BINANCE: Case = CASES["binance"]
 OKX: Case = CASES["okx"]
+KRAKEN: Case = CASES["kraken"]
 
 
 def reached(sim: SimulatorServer, path: str) -> int:
@@ -167,6 +170,27 @@ def test_redis_stopping_closes_trading_and_recovery_is_automatic(
         while call(gateway, OKX, headers, OKX.order).status_code != 200:
             assert time.monotonic() < deadline, "trading did not come back after Redis did"
             time.sleep(0.2)
+
+
+def test_a_redis_that_stops_answering_costs_one_timeout_not_one_per_call(
+    sim: SimulatorServer, tmp_path: Path, redis_url: str, redis_prefix: str,
+) -> None:
+    target = urlsplit(redis_url)
+    with TcpRelay(target.hostname or "127.0.0.1", target.port or 6379) as relay, gateway_for(
+            sim, tmp_path, redis_url=f"redis://127.0.0.1:{relay.port}/0", redis_prefix=redis_prefix,
+            limits_on_redis_error="local") as gateway:
+        binance, kraken = enrol(gateway, sim, BINANCE), enrol(gateway, sim, KRAKEN)
+        assert call(gateway, BINANCE, binance, BINANCE.read).status_code == 200
+        relay.black_hole()
+        assert call(gateway, BINANCE, binance, BINANCE.read).status_code == 200  # after one socket timeout
+        took = []
+        for _ in range(8):  # over ~3 s: a breaker that let every call try again after 1 s would show
+            started = time.monotonic()
+            assert call(gateway, BINANCE, binance, BINANCE.read).status_code == 200  # on a local share
+            assert_problem(call(gateway, KRAKEN, kraken, KRAKEN.order), 503, "nonce-store-unavailable")
+            took.append(time.monotonic() - started)
+            time.sleep(0.4)
+        assert max(took) < 1.0, took
 
 
 class TestRetries:

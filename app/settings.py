@@ -19,10 +19,13 @@ ADMIN_TOKEN_FILE = "signvault.admin-token"  # nosec B105
 class Settings(BaseSettings):
     """Every knob of a deployment; the defaults give a working single-node development setup."""
 
-    model_config = SettingsConfigDict(env_prefix="SIGNVAULT_", extra="ignore")
+    # hide_input_in_errors: a refused value may be a secret (a short admin token, a key).
+    model_config = SettingsConfigDict(env_prefix="SIGNVAULT_", extra="ignore", hide_input_in_errors=True)
 
     data_dir: Path = Field(default=Path("."), description="Where the SQLite file and dev key files live.")
-    database_url: str | None = Field(default=None, description="SQLAlchemy async URL; SQLite in data_dir if unset.")
+    # repr=False: URLs may carry passwords, and a repr of the settings must not show them.
+    database_url: str | None = Field(default=None, repr=False,
+                                     description="SQLAlchemy async URL; SQLite in data_dir if unset.")
     database_timeout_s: float = Field(
         default=5.0, gt=0, le=300,
         description="PostgreSQL: connecting, waiting for a pooled connection, and each statement; then 503.")
@@ -41,7 +44,8 @@ class Settings(BaseSettings):
         default="http1", description="The exchange-facing client: http1 is signvault's own; httpx for respx tests.")
     upstream_timeout_s: float = Field(default=10.0, gt=0, le=120, description="Per request to an exchange.")
     max_body_bytes: int = Field(default=1 << 20, gt=0, description="Largest request body accepted (413 above).")
-    redis_url: str | None = Field(default=None, description="Shares nonces (and later limits) across replicas.")
+    redis_url: str | None = Field(default=None, repr=False,
+                                  description="Shares limits, cooldowns and nonces across replicas.")
     redis_prefix: str = "signvault:"
     limits_on_redis_error: Literal["closed", "local"] = Field(
         default="closed", description="closed: trading gets 503 while Redis is away; local: a local share.")

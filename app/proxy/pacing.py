@@ -49,7 +49,7 @@ def _budgets(adapter: Exchange, host: str, weight: int, share: float, access: st
         key_share = 1.0 if credential_rate else share
         out += [r.budget(f"cred:{credential_id}", share=key_share) for r in rates(credential_rate or adapter.key_rate)]
         if access == "trade" and share < 1.0:
-            out += [r.budget(f"orders:{credential_id}") for r in rates(adapter.order_rate)]
+            out += [r.budget(f"orders:{credential_id}", share=share) for r in rates(adapter.order_rate)]
     return tuple(out)
 
 

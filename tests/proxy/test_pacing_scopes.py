@@ -52,3 +52,17 @@ def test_a_ban_seen_through_one_id_stops_the_other_at_that_host() -> None:
 
 def test_other_exchanges_keep_their_own_scopes() -> None:
     assert ip_budgets(prepared("bybit", "/v5/account/wallet-balance")) == [("ip:bybit@api.bybit.com:5s", 540)]
+
+
+def test_new_orders_keep_a_tenth_of_the_order_budget_for_cancels() -> None:
+    """Binance counts orders per account: 100 per 10 s and 200,000 a day on spot, 300 / 1,200 a
+    minute on futures. New orders may use 90% of them; a cancel is not an order there."""
+    def order(path: str, method: str = "POST", exchange: str = "binance") -> Prepared:
+        return prepared(exchange, path)._replace(request=UpstreamRequest(method, path), access="trade")
+
+    def order_budgets(request: Prepared) -> list[tuple[str, int]]:
+        return [(b.key, b.limit) for b in pacing.budgets(request) if b.key.startswith("orders:")]
+
+    assert order_budgets(order("/api/v3/order")) == [("orders:c1:10s", 90), ("orders:c1:86400s", 180000)]
+    assert order_budgets(order("/fapi/v1/order", exchange="binanceusdm")) == [("orders:c1:10s", 270), ("orders:c1:60s", 1080)]
+    assert order_budgets(order("/api/v3/order", "DELETE")) == []

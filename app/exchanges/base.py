@@ -47,10 +47,11 @@ UNREADABLE = (LookupError, TypeError, ValueError, AttributeError, OverflowError)
 
 @dataclass(frozen=True)
 class Cooldown:
-    """The exchange said stop: for the whole egress IP or one key, for how long, and whether it is a ban.
-    `seconds` is held between 1 s and MAX_COOLDOWN_S (found by drawing headers at random)."""
+    """The exchange said stop: for the whole egress IP, one key, or one key's new orders (its cancels
+    and reads go on); for how long, and whether it is a ban. `seconds` is held between 1 s and
+    MAX_COOLDOWN_S (found by drawing headers at random)."""
 
-    scope: Literal["ip", "key"]
+    scope: Literal["ip", "key", "orders"]
     seconds: float
     ban: bool = False
 

@@ -72,6 +72,10 @@ WEIGHTS = {
     ("GET", "/fapi/v1/depth"): 5, ("GET", "/fapi/v1/exchangeInfo"): 1,
 }
 BANNED_UNTIL = re.compile(rb"banned until (\d{13})")
+# -1015 "Too many new orders; current limit is 50 orders per 10 SECOND.": the account's order count,
+# not the IP's weight. Its windows start on the interval (a day at 00:00 UTC), as the weight's do.
+TOO_MANY_ORDERS = re.compile(rb'"code":\s*-1015\b(?:.*?per (\d+) (SECOND|MINUTE|HOUR|DAY))?')
+INTERVAL_S = {b"SECOND": 1, b"MINUTE": 60, b"HOUR": 3600, b"DAY": 86400}
 
 
 class Binance(Exchange):
@@ -106,8 +110,13 @@ class Binance(Exchange):
         return reported
 
     def cooldown(self, status: int, headers: Mapping[str, str], body: bytes) -> Cooldown | None:
-        # Limits are per IP: a 429 from one key means every key behind our egress must stop, and
-        # going on after 429s earns a 418 ban of 2 minutes to 3 days.
+        if status == 429 and (orders := TOO_MANY_ORDERS.search(body)):
+            # Orders are counted per account: that key's new orders wait for the window's end; its
+            # cancels and reads, and the IP's other keys, go on.
+            interval = int(orders.group(1)) * INTERVAL_S[orders.group(2)] if orders.group(1) else 10
+            return Cooldown("orders", retry_after_s(headers, interval - time.time() % interval))
+        # Weight is counted per IP: a 429 from one key means every key behind our egress must stop,
+        # and going on after 429s earns a 418 ban of 2 minutes to 3 days.
         if status in (418, 429) or body.find(b'"code":-1003') >= 0:
             banned = status == 418 or body.find(b"banned until") >= 0
             seconds = retry_after_s(headers, 120.0 if banned else 60.0)

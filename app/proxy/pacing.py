@@ -64,10 +64,11 @@ def _ip_scope(adapter: Exchange, host: str) -> str:
 
 
 def _owner(exchange: str, host: str, credential_id: str | None, scope: str) -> tuple[str, str]:
-    """Whose cooldown: the egress IP at the exchange host, or one key (when there is one)."""
+    """Whose cooldown: the egress IP at the exchange host, or one key or its new orders (when there
+    is one)."""
     if scope == "ip" or credential_id is None:
         return _egress_at(exchange, host), "ip"
-    return f"{exchange}:key:{credential_id}", "key"
+    return f"{exchange}:{scope}:{credential_id}", scope
 
 
 def _cooldown_owner(prepared: Prepared, scope: str) -> tuple[str, str]:
@@ -77,12 +78,14 @@ def _cooldown_owner(prepared: Prepared, scope: str) -> tuple[str, str]:
 
 def cooldown_keys(prepared: Prepared) -> tuple[str, ...]:
     credential = prepared.credential
-    return _cooldown_keys(prepared.adapter.id, prepared.host, credential.id if credential is not None else None)
+    new_order = prepared.access == "trade" and not prepared.adapter.is_cancel(prepared.request)
+    return _cooldown_keys(prepared.adapter.id, prepared.host, credential.id if credential is not None else None,
+                          new_order)
 
 
 @lru_cache(maxsize=16384)
-def _cooldown_keys(exchange: str, host: str, credential_id: str | None) -> tuple[str, ...]:
-    scopes = ("ip", "key") if credential_id is not None else ("ip",)
+def _cooldown_keys(exchange: str, host: str, credential_id: str | None, new_order: bool) -> tuple[str, ...]:
+    scopes = ("ip",) if credential_id is None else ("ip", "key", "orders") if new_order else ("ip", "key")
     return tuple(cooldown_key(*_owner(exchange, host, credential_id, scope), kind)
                  for scope in scopes for kind in ("ban", "throttle"))
 

@@ -68,19 +68,25 @@ class TestOwnLimits:
         assert statuses == [200, 200, 200, 429, 429]
 
 
+def second_binance_key(gateway: TestClient, sim: SimulatorServer,
+                       permissions: list[str]) -> tuple[Case, dict[str, str]]:
+    """Another Binance key behind the same egress IP, and its client's headers."""
+    case = Case("binance", "another-binance-secret-0123456", BINANCE.read, BINANCE.order, BINANCE.withdraw,
+                api_key="SECONDKEY00000000", content_type=BINANCE.content_type)
+    sim.config.add_account("binance", case.api_key, case.secret)
+    credential = gateway.post("/admin/credentials", headers=ADMIN, json={
+        "exchange": "binance", "label": "second", "api_key": case.api_key, "api_secret": case.secret}).json()
+    token = gateway.post("/admin/clients", headers=ADMIN, json={
+        "name": "second-bot", "credentials": [credential["id"]], "permissions": permissions}).json()["token"]
+    return case, {"X-Signvault-Token": token}
+
+
 class TestExchangeBackOff:
     def test_429_then_418_stop_every_key_until_the_exchange_allows(
         self, gateway: TestClient, sim: SimulatorServer,
     ) -> None:
         first = enrol(gateway, sim, BINANCE)
-        second_case = Case("binance", "another-binance-secret-0123456", BINANCE.read, BINANCE.order,
-                           BINANCE.withdraw, api_key="SECONDKEY00000000", content_type=BINANCE.content_type)
-        sim.config.add_account("binance", second_case.api_key, second_case.secret)
-        credential = gateway.post("/admin/credentials", headers=ADMIN, json={
-            "exchange": "binance", "label": "second", "api_key": second_case.api_key,
-            "api_secret": second_case.secret}).json()
-        second = {"X-Signvault-Token": gateway.post("/admin/clients", headers=ADMIN, json={
-            "name": "second-bot", "credentials": [credential["id"]], "permissions": ["read"]}).json()["token"]}
+        second_case, second = second_binance_key(gateway, sim, ["read"])
 
         sim.config.force("binance", 429, {"code": -1003, "msg": "Too many requests."}, {"Retry-After": "1"},
                          path="/api/v3/account")
@@ -103,6 +109,27 @@ class TestExchangeBackOff:
 
         time.sleep(2.1)
         assert call(gateway, second_case, second, BINANCE.read).status_code == 200
+
+    def test_too_many_new_orders_pauses_that_keys_new_orders_only(
+        self, gateway: TestClient, sim: SimulatorServer,
+    ) -> None:
+        """Binance counts orders per account (-1015): the IP's other keys, and this key's reads and
+        cancels, go on while its new orders wait for the window's end."""
+        first = enrol(gateway, sim, BINANCE)
+        second_case, second = second_binance_key(gateway, sim, ["read", "trade"])
+        sim.config.force("binance", 429, {"code": -1015, "msg": "Too many new orders; current limit is 50 orders "
+                                          "per 10 SECOND."}, path="/api/v3/order")
+        assert call(gateway, BINANCE, first, BINANCE.order).status_code == 429  # the exchange's own answer
+        orders = reached(sim, "/api/v3/order")
+        held = call(gateway, BINANCE, first, BINANCE.order)
+        assert_problem(held, 429, "exchange-cooling-down")
+        assert 1 <= int(held.headers["retry-after"]) <= 10
+        assert reached(sim, "/api/v3/order") == orders
+        assert call(gateway, BINANCE, first, BINANCE.read).status_code == 200
+        cancel = call(gateway, BINANCE, first, ("DELETE", "/api/v3/order?symbol=BTCUSDT&orderId=1", b""))
+        assert cancel.json().get("type") != "urn:signvault:problem:exchange-cooling-down"
+        assert reached(sim, "/api/v3/order") == orders + 1
+        assert call(gateway, second_case, second, BINANCE.order).status_code == 200
 
     def test_used_weight_near_the_limit_throttles_before_the_exchange(
         self, gateway: TestClient, sim: SimulatorServer,

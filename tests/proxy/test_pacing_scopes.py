@@ -64,5 +64,6 @@ def test_new_orders_keep_a_tenth_of_the_order_budget_for_cancels() -> None:
         return [(b.key, b.limit) for b in pacing.budgets(request) if b.key.startswith("orders:")]
 
     assert order_budgets(order("/api/v3/order")) == [("orders:c1:10s", 90), ("orders:c1:86400s", 180000)]
-    assert order_budgets(order("/fapi/v1/order", exchange="binanceusdm")) == [("orders:c1:10s", 270), ("orders:c1:60s", 1080)]
+    futures = order("/fapi/v1/order", exchange="binanceusdm")
+    assert order_budgets(futures) == [("orders:c1:10s", 270), ("orders:c1:60s", 1080)]
     assert order_budgets(order("/api/v3/order", "DELETE")) == []

@@ -33,7 +33,7 @@ def app(tmp_path: Any, database_url_postgres: str, relay: TcpRelay,
         make_client: Callable[..., TestClient]) -> TestClient:
     url = make_url(database_url_postgres).set(host="127.0.0.1", port=relay.port)
     return make_client(make_settings(tmp_path, url.render_as_string(hide_password=False),
-                                     database_timeout_s=TIMEOUT_S))
+                                     database_timeout_s=TIMEOUT_S, upstream_client="httpx"))  # respx's
 
 
 def timed(call: Callable[[], Any]) -> tuple[Any, float]:
@@ -78,30 +78,22 @@ def exchange() -> Iterator[respx.MockRouter]:
         yield mock
 
 
-@pytest.fixture
-def trading(tmp_path: Any, database_url_postgres: str, relay: TcpRelay,
-            make_client: Callable[..., TestClient]) -> TestClient:
-    url = make_url(database_url_postgres).set(host="127.0.0.1", port=relay.port)
-    return make_client(make_settings(tmp_path, url.render_as_string(hide_password=False),
-                                     database_timeout_s=TIMEOUT_S, upstream_client="httpx"))
-
-
-def test_a_cached_client_goes_on_trading(trading: TestClient, relay: TcpRelay, exchange: respx.MockRouter) -> None:
-    credential = create_credential(trading, label="spot")
-    headers = {"X-Signvault-Token": create_client(trading, credentials=[credential["id"]])["token"]}
+def test_a_cached_client_goes_on_trading(app: TestClient, relay: TcpRelay, exchange: respx.MockRouter) -> None:
+    credential = create_credential(app, label="spot")
+    headers = {"X-Signvault-Token": create_client(app, credentials=[credential["id"]])["token"]}
     account = exchange.get(f"{BINANCE}/api/v3/account").respond(json={"balances": []})
-    assert trading.get("/proxy/binance/api/v3/account", headers=headers).status_code == 200
+    assert app.get("/proxy/binance/api/v3/account", headers=headers).status_code == 200
     relay.black_hole()
-    response, took = timed(lambda: trading.get("/proxy/binance/api/v3/account", headers=headers))
+    response, took = timed(lambda: app.get("/proxy/binance/api/v3/account", headers=headers))
     assert response.status_code == 200 and account.call_count == 2
     assert took < TIMEOUT_S
 
 
 @pytest.mark.parametrize("failure", ["black_hole", "refuse"])
 def test_an_order_sent_is_answered_even_if_its_idempotency_answer_cannot_be_stored(
-        trading: TestClient, relay: TcpRelay, exchange: respx.MockRouter, failure: str) -> None:
-    credential = create_credential(trading, label="spot")
-    headers = {"X-Signvault-Token": create_client(trading, credentials=[credential["id"]])["token"],
+        app: TestClient, relay: TcpRelay, exchange: respx.MockRouter, failure: str) -> None:
+    credential = create_credential(app, label="spot")
+    headers = {"X-Signvault-Token": create_client(app, credentials=[credential["id"]])["token"],
                "Idempotency-Key": "order-1"}
 
     def filled(_: httpx.Request) -> httpx.Response:
@@ -109,7 +101,7 @@ def test_an_order_sent_is_answered_even_if_its_idempotency_answer_cannot_be_stor
         return httpx.Response(200, json={"orderId": 7, "status": "FILLED"})
 
     order = exchange.post(f"{BINANCE}/api/v3/order").mock(side_effect=filled)
-    response = trading.post("/proxy/binance/api/v3/order?symbol=BTCUSDT&side=BUY&type=MARKET&quantity=1",
+    response = app.post("/proxy/binance/api/v3/order?symbol=BTCUSDT&side=BUY&type=MARKET&quantity=1",
                             headers=headers)
     assert (response.status_code, response.json()) == (200, {"orderId": 7, "status": "FILLED"})
     assert order.call_count == 1

@@ -42,8 +42,8 @@ def failures() -> tuple[type[Exception], ...]:
 class RedisBreaker:
     """Whether to ask Redis now. After a call fails, callers take their fallback at once (a local
     share, a 503) until a PING in the background answers. A Redis that stops answering, rather than
-    refusing, then costs the calls in flight one socket timeout, instead of every call, and every
-    write after an exchange's answer, waiting out its own."""
+    refusing, then costs the calls in flight when it stops one socket timeout; the calls after them,
+    and the writes that follow an exchange's answer, do not wait at all."""
 
     def __init__(self, ping: Callable[[], Awaitable[object]], retry_s: float = 1.0) -> None:
         self._ping = ping

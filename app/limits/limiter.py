@@ -111,7 +111,6 @@ class Limiter:
         self.breaker.failed()
         metrics.LIMIT_STORE_ERRORS.inc()
 
-
     async def _ping(self) -> None:
         if self.shared is not None:
             await self.shared.ping()

@@ -108,11 +108,17 @@ _DATABASE_LAYERS = ("sqlalchemy.", "asyncpg.", "aiosqlite.")
 _DATABASE_OUT_OF_REACH = (sa_exc.TimeoutError, sa_exc.OperationalError, sa_exc.InterfaceError)
 
 
+# SQLite's own codes for a database it could not get at: busy, locked, I/O error, cannot open. Its
+# OperationalError also says "no such table", which a retry would not cure.
+_SQLITE_OUT_OF_REACH = frozenset({5, 6, 10, 14})
+
+
 def database_out_of_reach(exc: BaseException) -> bool:
     """Refused, timed out, connection lost, pool exhausted or locked: the database could not be
     reached or answer, which a retry may cure; not a fault in a statement, which it would not."""
     if isinstance(exc, _DATABASE_OUT_OF_REACH):
-        return True
+        code = getattr(getattr(exc, "orig", None), "sqlite_errorcode", None)
+        return code is None or code & 0xFF in _SQLITE_OUT_OF_REACH
     if isinstance(exc, sa_exc.DBAPIError):
         return exc.connection_invalidated
     if not isinstance(exc, OSError):

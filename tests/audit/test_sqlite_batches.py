@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app import metrics
 from app.audit.models import AuditEvent
@@ -25,6 +26,13 @@ from app.audit.writer import AuditWriter
 from app.db import create_engine, create_sessionmaker, sqlite_file
 from app.migrate import upgrade_to_head
 from tests.audit.test_writer import START, _row
+
+
+async def migrated_writer(database: Path, **options: Any) -> tuple[AsyncEngine, AuditWriter]:
+    """An audit writer on a migrated SQLite file, as the app starts one."""
+    engine = create_engine(f"sqlite+aiosqlite:///{database}")
+    await upgrade_to_head(engine)
+    return engine, AuditWriter(engine, create_sessionmaker(engine), **options)
 
 
 def _dropped() -> float:
@@ -93,9 +101,7 @@ def test_a_full_queue_drops_and_counts_rather_than_grow(tmp_path: Path, caplog: 
     database = tmp_path / "signvault.db"
 
     async def scenario() -> None:
-        engine = create_engine(f"sqlite+aiosqlite:///{database}")
-        await upgrade_to_head(engine)
-        writer = AuditWriter(engine, create_sessionmaker(engine), max_queue=2)
+        engine, writer = await migrated_writer(database, max_queue=2)
         before = _dropped()
         with caplog.at_level(logging.ERROR, logger="signvault.audit"):
             for i in range(3):
@@ -121,9 +127,7 @@ def test_the_timer_writes_every_row_with_no_flush_asked(tmp_path: Path) -> None:
             return int(connection.execute("SELECT count(*) FROM audit_events").fetchone()[0])
 
     async def scenario() -> None:
-        engine = create_engine(f"sqlite+aiosqlite:///{database}")
-        await upgrade_to_head(engine)
-        writer = AuditWriter(engine, create_sessionmaker(engine), interval_s=0.01, max_batch=3)
+        engine, writer = await migrated_writer(database, interval_s=0.01, max_batch=3)
         writer.start()
         count = 0
         for burst in (1, 2, 7, 1, 20):  # batches larger than max_batch, and rows during a write
@@ -154,9 +158,7 @@ def test_rows_that_arrive_one_by_one_are_written_in_batches(tmp_path: Path) -> N
     elapsed: list[float] = []
 
     async def scenario() -> None:
-        engine = create_engine(f"sqlite+aiosqlite:///{database}")
-        await upgrade_to_head(engine)
-        writer = AuditWriter(engine, create_sessionmaker(engine), interval_s=0.1)
+        engine, writer = await migrated_writer(database, interval_s=0.1)
         batches = writer._sqlite
         assert batches is not None
         write = batches.write
@@ -222,9 +224,7 @@ def test_rows_land_whole_and_in_order_on_their_thread(
     count = 2 * SLICE + 13
 
     async def scenario() -> None:
-        engine = create_engine(f"sqlite+aiosqlite:///{database}")
-        await upgrade_to_head(engine)
-        writer = AuditWriter(engine, create_sessionmaker(engine))
+        engine, writer = await migrated_writer(database)
         for i in range(count):
             writer.submit(make_row(i))
         await writer.flush()
@@ -279,9 +279,7 @@ def test_closing_during_a_flush_loses_no_row(tmp_path: Path) -> None:
     database = tmp_path / "signvault.db"
 
     async def scenario() -> None:
-        engine = create_engine(f"sqlite+aiosqlite:///{database}")
-        await upgrade_to_head(engine)
-        writer = AuditWriter(engine, create_sessionmaker(engine), interval_s=0.05)
+        engine, writer = await migrated_writer(database, interval_s=0.05)
         batches = writer._sqlite
         assert batches is not None
         write = batches.write

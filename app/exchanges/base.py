@@ -91,18 +91,20 @@ class Usage:
 
 
 def reset_in_s(value: str, *, unit_ms: bool = True) -> float | None:
-    """Seconds until an epoch reset timestamp (ms, or s when unit_ms is False); None if unreadable."""
+    """Seconds until an epoch reset timestamp (ms, or s when unit_ms is False); None if unreadable.
+    A reset already past is fine: a Cooldown holds its seconds between 1 s and MAX_COOLDOWN_S."""
     try:
         at = float(value) / (1000 if unit_ms else 1)
     except ValueError:
         return None
-    return max(1.0, at - time.time())
+    return at - time.time()
 
 
 def retry_after_s(headers: Mapping[str, str], default: float) -> float:
+    """Retry-After in seconds, as a Cooldown takes it (which holds it between 1 s and MAX_COOLDOWN_S)."""
     value = headers.get("retry-after", "")
     try:
-        return max(1.0, float(value))
+        return float(value)
     except ValueError:
         return default
 

@@ -5,7 +5,6 @@ https://bybit-exchange.github.io/docs/v5/guide#authentication
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -42,11 +41,9 @@ class Bybit(Exchange):
     def cooldown(self, status: int, headers: Mapping[str, str], body: bytes) -> Cooldown | None:
         if status == 403 and body.lower().find(b"too frequent") >= 0:
             return Cooldown("ip", 600.0, ban=True)
-        if body.find(b'"retCode":10006') >= 0:  # "Too many visits!": per UID, until the reset timestamp
-            reset = headers.get("x-bapi-limit-reset-timestamp", "")
-            seconds = int(reset) / 1000 - time.time() if reset.isdigit() else 1.0
-            return Cooldown("key", max(1.0, seconds))
-        if headers.get("x-bapi-limit-status") == "0":  # the last call this window on this endpoint
+        # "Too many visits!" (10006, per UID), or the last call this window on this endpoint: that key
+        # waits until the reset timestamp.
+        if body.find(b'"retCode":10006') >= 0 or headers.get("x-bapi-limit-status") == "0":
             return Cooldown("key", reset_in_s(headers.get("x-bapi-limit-reset-timestamp", "")) or 1.0)
         return super().cooldown(status, headers, body)
 

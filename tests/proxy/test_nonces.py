@@ -23,6 +23,16 @@ class TestInProcess:
         assert asyncio.run(source.next("b")) <= asyncio.run(source.next("a"))  # b has its own sequence
 
 
+async def until_held(holding: asyncio.Event, holder: asyncio.Task[None]) -> None:
+    """Until `holder` holds the key's turn; its own error if it fails first (Redis unreachable, say),
+    rather than waiting for ever."""
+    held = asyncio.ensure_future(holding.wait())
+    await asyncio.wait({held, holder}, return_when=asyncio.FIRST_COMPLETED)
+    if not holding.is_set():
+        held.cancel()
+        holder.result()
+
+
 async def queue_behind_a_holder(first: NonceSource, second: NonceSource, key: str) -> list[str]:
     """`first` holds the key's turn; what `second` gets while it does, and once it lets go."""
     seen: list[str] = []
@@ -34,7 +44,7 @@ async def queue_behind_a_holder(first: NonceSource, second: NonceSource, key: st
             await done.wait()
 
     holder = asyncio.create_task(hold())
-    await holding.wait()
+    await until_held(holding, holder)
     try:
         async with second.in_order(key):
             seen.append("turn")
@@ -91,7 +101,7 @@ class TestTurns:
 
             try:
                 task = asyncio.create_task(long_call())
-                await holding.wait()
+                await until_held(holding, task)
                 async with second.in_order("k"):
                     seen.append("next call")
                 await task

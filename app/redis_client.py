@@ -49,6 +49,12 @@ class RedisBreaker:
         self._ping = ping
         self._retry_s = retry_s
         self._probing: asyncio.Task[None] | None = None
+        self._catch_ups: list[Callable[[], Awaitable[object]]] = []
+
+    def when_back(self, catch_up: Callable[[], Awaitable[object]]) -> None:
+        """Run `catch_up` after Redis answers again, before callers use it: it writes what was kept
+        locally meanwhile. One that fails keeps the breaker open, and all are run again later."""
+        self._catch_ups.append(catch_up)
 
     @property
     def answering(self) -> bool:
@@ -70,6 +76,8 @@ class RedisBreaker:
                 await asyncio.sleep(self._retry_s)
                 with contextlib.suppress(*failures()):
                     await self._ping()
+                    for catch_up in self._catch_ups:
+                        await catch_up()
                     return
         finally:
             self._probing = None

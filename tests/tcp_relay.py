@@ -2,7 +2,8 @@
 
 `black_hole()`: bytes stop moving both ways and new connections are accepted and never answered,
 as when a host or a firewall drops packets. `refuse()`: every connection is cut and new ones are
-refused, as when the server process is gone.
+refused, as when the server process is gone. `heal()`: the way is open again on the same port, as
+when the network or the server comes back; connections cut or held meanwhile stay dead.
 """
 
 from __future__ import annotations
@@ -52,6 +53,18 @@ class TcpRelay:
                 writer.transport.abort()
 
         self._call(cut())
+
+    def heal(self) -> None:
+        async def reopen() -> None:
+            assert self._server is not None
+            for writer in self._writers:
+                writer.transport.abort()
+            self._writers.clear()
+            self._holes.clear()
+            if not self._server.is_serving():
+                self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.port)
+
+        self._call(reopen())
 
     async def _finish(self) -> None:
         tasks = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]

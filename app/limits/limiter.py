@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 from typing import Literal
 
@@ -11,6 +12,7 @@ from app.errors import ProblemError, ServiceUnavailable
 from app.limits.budgets import Budget
 from app.limits.memory import MemoryWindows, retry_after_header
 from app.limits.redis_store import RedisWindows
+from app.limits.unshared import Unshared
 from app.redis_client import RedisBreaker
 from app.redis_client import failures as redis_failures
 
@@ -48,6 +50,8 @@ class Limiter:
         self.on_redis_error = on_redis_error
         self.replicas = max(1, replicas)
         self.breaker = breaker or RedisBreaker(self._ping)
+        self.breaker.when_back(self._catch_up)
+        self._unshared = Unshared()
 
     async def admit(self, budgets: Sequence[Budget], cooldowns: Sequence[str], *, exchange: str,
                     trading: bool, scopes: dict[str, str]) -> None:
@@ -85,9 +89,43 @@ class Limiter:
         if trading and self.on_redis_error == "closed":
             raise LimitsUnavailable("trading is refused until the shared rate-limit store is back",
                                     headers={"Retry-After": "1"})
-        # Each replica takes its share, so together they still stay under the limit.
-        budgets = [Budget(b.key, max(1, b.limit // self.replicas), b.window_s, b.cost) for b in budgets]
-        return await self.local.acquire(budgets, cooldowns)
+        wait, blocker = await self.local.acquire(await self._shares(self.shared, budgets), cooldowns)
+        if wait <= 0:
+            self._unshared.add(budgets)
+        return wait, blocker
+
+    async def _shares(self, shared: RedisWindows, budgets: Sequence[Budget]) -> list[Budget]:
+        """Each replica takes its share of every limit, so together they still stay under it. A share
+        starts with its part of what the shared window held when this replica last used it, or a
+        window spanning the outage would admit the limit twice over."""
+        shares = []
+        for budget in budgets:
+            share = Budget(budget.key, max(1, budget.limit // self.replicas), budget.window_s, budget.cost)
+            seen = shared.last_seen(budget.key)
+            if seen is not None:
+                units, age_s = seen
+                await self.local.reconcile(share, math.ceil(units / self.replicas), age_s=age_s)
+            shares.append(share)
+        return shares
+
+    async def _catch_up(self) -> None:
+        """Redis answers again: tell it the cooldowns this replica opened meanwhile (a ban then holds
+        on every replica) and the requests it admitted (they count against the shared windows)."""
+        if self.shared is None:
+            return
+        for key, left_s in self.local.running_cooldowns().items():
+            await self.shared.cool_down(key, left_s)
+        windows = 0
+        while taken := self._unshared.take():  # again: requests go on being admitted locally meanwhile
+            for done, (budget, admitted) in enumerate(taken):
+                try:
+                    await self.shared.record(budget, admitted)
+                except BaseException:
+                    self._unshared.give_back(taken[done:])  # a batch counted twice at worst, never lost
+                    raise
+            windows += len(taken)
+        if windows:
+            log.info("rate-limit store answers again; %d windows now count what was admitted without it", windows)
 
     async def cool_down(self, key: str, seconds: float) -> None:
         await self.local.cool_down(key, seconds)

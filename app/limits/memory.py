@@ -57,13 +57,16 @@ class MemoryWindows:
             self._sums[budget.key] = self._sums.get(budget.key, 0) + budget.cost
         return 0.0, None
 
-    async def reconcile(self, budget: Budget, reported_used: int) -> None:
-        """The exchange says `reported_used` units are spent: count at least that many."""
+    async def reconcile(self, budget: Budget, reported_used: int, *, age_s: float = 0.0) -> None:
+        """`reported_used` units were spent `age_s` ago (the exchange says so, or Redis did): count at
+        least that many, until a window after then."""
         now = self._clock()
         self._evict(budget.key, now - budget.window_s)
         missing = reported_used - self._sums.get(budget.key, 0)
         if missing > 0:
-            self._entries.setdefault(budget.key, deque()).append((now, missing))
+            entries = self._entries.setdefault(budget.key, deque())
+            at = now - age_s if not entries else max(now - age_s, entries[-1][0])  # the log stays in time order
+            entries.append((at, missing))
             self._sums[budget.key] = self._sums.get(budget.key, 0) + missing
 
     async def cool_down(self, key: str, seconds: float) -> None:
@@ -72,6 +75,11 @@ class MemoryWindows:
 
     async def cooldown_left(self, key: str) -> float:
         return max(0.0, self._cooldowns.get(key, 0.0) - self._clock())
+
+    def running_cooldowns(self) -> dict[str, float]:
+        """Each cooldown not yet over, with its seconds left."""
+        now = self._clock()
+        return {key: until - now for key, until in self._cooldowns.items() if until > now}
 
 
 def retry_after_header(seconds: float) -> str:

@@ -7,8 +7,9 @@ A window is a sorted set of "id:cost" members scored by time (µs) plus a runnin
 
 from __future__ import annotations
 
+import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from app.limits.budgets import Budget
@@ -58,16 +59,17 @@ for i = 1, budgets do
 end
 if wait > 0 then return {{0, wait, blocker}} end
 local id = ARGV[3 * budgets + 3]
+local spent = {{1, 0, 0}}
 for i = 1, budgets do
   local z, s = KEYS[2 * i - 1], KEYS[2 * i]
   local window, cost = tonumber(ARGV[3 * i + 1]), tonumber(ARGV[3 * i + 2])
   redis.call('ZADD', z, now, id .. ':' .. i .. ':' .. cost)
-  redis.call('INCRBY', s, cost)
+  spent[3 + i] = redis.call('INCRBY', s, cost)
   local ttl = math.floor(window / 1000) + 1000
   redis.call('PEXPIRE', z, ttl)
   redis.call('PEXPIRE', s, ttl)
 end
-return {{1, 0, 0}}
+return spent
 """
 
 _RECONCILE = _EVICT + """
@@ -87,6 +89,30 @@ end
 return used
 """
 
+# Adds what a replica admitted on its own while Redis was away; ARGV: window, id, (age, cost) pairs.
+_RECORD = _EVICT + """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local z, s = KEYS[1], KEYS[2]
+local window = tonumber(ARGV[1])
+evict(z, s, now, window)
+local added = 0
+for i = 3, #ARGV - 1, 2 do
+  local age, cost = tonumber(ARGV[i]), tonumber(ARGV[i + 1])
+  if age < window then
+    redis.call('ZADD', z, now - age, ARGV[2] .. ':' .. i .. ':' .. cost)
+    added = added + cost
+  end
+end
+if added > 0 then
+  redis.call('INCRBY', s, added)
+  local ttl = math.floor(window / 1000) + 1000
+  redis.call('PEXPIRE', z, ttl)
+  redis.call('PEXPIRE', s, ttl)
+end
+return added
+"""
+
 # Extends a cooldown, never shortens it (a 418 ban must not be cut short by a later 429).
 _COOL_DOWN = """
 local left = redis.call('PTTL', KEYS[1])
@@ -95,13 +121,23 @@ return 1
 """
 
 
+_RECORD_BATCH = 500  # pairs per script call: a long outage's admissions go over in several
+_SEEN_SWEEP_MIN = 1024
+
+
 class RedisWindows:
-    def __init__(self, redis: Any, prefix: str) -> None:
+    def __init__(self, redis: Any, prefix: str, clock: Callable[[], float] = time.monotonic) -> None:
         self._prefix = prefix
         self._redis = redis
+        self._clock = clock
         self._acquire = redis.register_script(_ACQUIRE)
         self._reconcile = redis.register_script(_RECONCILE)
+        self._record = redis.register_script(_RECORD)
         self._cool_down = redis.register_script(_COOL_DOWN)
+        # What each window held after this replica last admitted through it: (units, when, until).
+        # Swept of windows that have run out whenever it doubles, so it stays the size of the live ones.
+        self._seen: dict[str, tuple[int, float, float]] = {}
+        self._sweep_above = _SEEN_SWEEP_MIN
 
     def _keys(self, budget: Budget) -> list[str]:
         base = f"{self._prefix}rl:{budget.key}"
@@ -113,11 +149,37 @@ class RedisWindows:
         for budget in budgets:
             args += [budget.limit, int(budget.window_s * 1_000_000), budget.cost]
         args.append(uuid.uuid4().hex)
-        admitted, wait_us, blocker = await self._acquire(keys=keys, args=args)
+        admitted, wait_us, blocker, *spent = await self._acquire(keys=keys, args=args)
         if admitted:
+            self._saw(budgets, spent)
             return 0.0, None
         blocked_by = keys[int(blocker) - 1] if blocker else None
         return int(wait_us) / 1_000_000, blocked_by
+
+    def _saw(self, budgets: Sequence[Budget], spent: Sequence[int]) -> None:
+        now, seen = self._clock(), self._seen
+        for budget, units in zip(budgets, spent, strict=True):
+            seen[budget.key] = (units, now, now + budget.window_s)
+        if len(seen) > self._sweep_above:
+            for key in [key for key, (_, _, until) in seen.items() if until <= now]:
+                del seen[key]
+            self._sweep_above = max(_SEEN_SWEEP_MIN, 2 * len(seen))
+
+    def last_seen(self, key: str) -> tuple[int, float] | None:
+        """(units the window held, seconds ago) at this replica's last admission through it, if that
+        is less than a window ago; forgotten once read. Where a local share starts when Redis is away."""
+        units, when, until = self._seen.pop(key, (0, 0.0, 0.0))
+        now = self._clock()
+        return (units, now - when) if until > now else None
+
+    async def record(self, budget: Budget, admitted: Sequence[tuple[float, int]]) -> None:
+        """Count `admitted` ((seconds ago, cost) pairs, admitted without Redis) in the shared window."""
+        window_us = int(budget.window_s * 1_000_000)
+        for start in range(0, len(admitted), _RECORD_BATCH):
+            args: list[Any] = [window_us, uuid.uuid4().hex]
+            for age_s, cost in admitted[start:start + _RECORD_BATCH]:
+                args += [int(age_s * 1_000_000), cost]
+            await self._record(keys=self._keys(budget), args=args)
 
     async def ping(self) -> None:
         await self._redis.ping()

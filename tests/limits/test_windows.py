@@ -116,3 +116,25 @@ class TestRedis:
                 await client.aclose()
 
         asyncio.run(scenario())
+
+    def test_remembers_what_a_window_held_until_it_runs_out(self, redis_url: str, redis_prefix: str) -> None:
+        """Where a local share starts if Redis goes away: this replica's last sight of the window."""
+        async def scenario() -> None:
+            client, clock = connect(redis_url), FakeClock()
+            try:
+                store = RedisWindows(client, redis_prefix, clock)
+                weight = Budget("ip", 100, 60.0, cost=3)
+                for _ in range(2):
+                    assert (await store.acquire([weight], []))[0] == 0
+                clock.now += 10
+                assert store.last_seen("ip") == (6, 10.0)
+                assert store.last_seen("ip") is None  # a share starts from it once
+                assert (await store.acquire([weight], []))[0] == 0
+                clock.now += 60
+                assert store.last_seen("ip") is None
+            finally:
+                async for key in client.scan_iter(match=f"{redis_prefix}*"):
+                    await client.delete(key)
+                await client.aclose()
+
+        asyncio.run(scenario())

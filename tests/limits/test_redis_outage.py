@@ -1,0 +1,118 @@
+"""Two replicas' limiters on one real Redis, behind a relay that cuts it off and brings it back:
+what they admit together across the outage, and what Redis knows once it answers again."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
+from urllib.parse import urlsplit
+
+import pytest
+
+from app.errors import ProblemError
+from app.limits.budgets import Budget
+from app.limits.limiter import ExchangeBanned, Limiter
+from app.limits.redis_store import RedisWindows
+from app.limits.unshared import Unshared
+from app.redis_client import connect
+from tests.tcp_relay import TcpRelay
+
+TEN_A_MINUTE = Budget("cred:outage:60s", 10, 60.0)
+BAN = "binance:ip:ban"
+
+
+@pytest.fixture
+def relay(redis_url: str) -> Iterator[TcpRelay]:
+    target = urlsplit(redis_url)
+    with TcpRelay(target.hostname or "127.0.0.1", target.port or 6379) as relay:
+        yield relay
+
+
+@asynccontextmanager
+async def replica(relay: TcpRelay, prefix: str) -> AsyncIterator[Limiter]:
+    redis = connect(f"redis://127.0.0.1:{relay.port}/0")
+    limiter = Limiter(RedisWindows(redis, prefix), on_redis_error="local", replicas=2)
+    try:
+        yield limiter
+    finally:
+        await limiter.breaker.close()
+        await redis.aclose()
+
+
+async def admitted(limiter: Limiter, times: int, cooldowns: tuple[str, ...] = ()) -> int:
+    count = 0
+    for _ in range(times):
+        try:
+            await limiter.admit([TEN_A_MINUTE], cooldowns, exchange="binance", trading=False, scopes={})
+            count += 1
+        except ProblemError:
+            pass
+    return count
+
+
+async def until(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "Redis was not used again"
+        await asyncio.sleep(0.05)
+
+
+def run(scenario: Callable[[], Awaitable[None]], redis_url: str, prefix: str) -> None:
+    async def with_cleanup() -> None:
+        try:
+            await scenario()
+        finally:
+            client = connect(redis_url)
+            async for key in client.scan_iter(match=f"{prefix}*"):
+                await client.delete(key)
+            await client.aclose()
+
+    asyncio.run(with_cleanup())
+
+
+def test_a_window_spanning_an_outage_admits_its_limit_once(
+        relay: TcpRelay, redis_url: str, redis_prefix: str) -> None:
+    async def scenario() -> None:
+        async with replica(relay, redis_prefix) as one, replica(relay, redis_prefix) as two:
+            for _ in range(3):  # 6 of 10 spent through Redis
+                assert await admitted(one, 1) == 1
+                assert await admitted(two, 1) == 1
+            relay.refuse()
+            # Each replica's share is 5, less its half of the 5 or 6 it saw spent: 2 more each.
+            assert await admitted(one, 10) + await admitted(two, 10) == 4
+
+    run(scenario, redis_url, redis_prefix)
+
+
+def test_what_one_replica_did_without_redis_holds_on_the_others_once_it_is_back(
+        relay: TcpRelay, redis_url: str, redis_prefix: str) -> None:
+    async def scenario() -> None:
+        async with replica(relay, redis_prefix) as one:
+            relay.refuse()
+            assert await admitted(one, 10) == 5  # its share
+            await one.cool_down(BAN, 120.0)  # the exchange banned the IP meanwhile
+            relay.heal()
+            await until(lambda: one.breaker.answering)
+            async with replica(relay, redis_prefix) as two:
+                assert await admitted(two, 10) == 5  # the other half of the minute's 10
+                with pytest.raises(ExchangeBanned):
+                    await two.admit([], [BAN], exchange="binance", trading=False, scopes={})
+
+    run(scenario, redis_url, redis_prefix)
+
+
+def test_admissions_leave_the_ledger_after_their_window_and_come_back_in_order() -> None:
+    now = [100.0]
+    ledger = Unshared(lambda: now[0])
+    second, minute = Budget("k:1s", 5, 1.0), Budget("k:60s", 50, 60.0)
+    ledger.add([second, minute])
+    now[0] += 2
+    ledger.add([minute])
+    taken = ledger.take()
+    assert taken == [(minute, [(2.0, 1), (0.0, 1)])]  # the second's window has run out
+    assert not ledger
+    ledger.add([minute])
+    ledger.give_back(taken)
+    assert ledger.take() == [(minute, [(2.0, 1), (0.0, 1), (0.0, 1)])]

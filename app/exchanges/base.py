@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import time
@@ -185,9 +186,13 @@ class SigningKey:
     hmac_key: bytes = field(default=b"", repr=False)
     private_key: Any = field(default=None, repr=False)
     hmac: HmacKey = field(init=False, repr=False, compare=False)  # hmac_key's, what HMAC signers use
+    # Which exchange API key this is, however many credentials hold it: a digest, never the key.
+    # Kraken counts nonces per API key, so they are drawn per key_id, not per credential.
+    key_id: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hmac", HmacKey(self.hmac_key))
+        object.__setattr__(self, "key_id", hashlib.sha256(self.api_key.encode()).hexdigest()[:32])
 
 
 class Moment(NamedTuple):

@@ -149,6 +149,14 @@ class Prepared(NamedTuple):  # a NamedTuple for the reason UpstreamRequest is on
         return host_of(self.origin)
 
 
+def nonce_scope(prepared: Prepared) -> str:
+    """Nonces rise, and calls go out in turn, per exchange API key: two credentials holding the same
+    Kraken key (two teams, say) draw from one sequence, as Kraken checks them."""
+    if prepared.key is None:
+        raise RuntimeError("only private requests are signed")
+    return f"{prepared.adapter.id}:{prepared.key.key_id}"
+
+
 class SigningService:
     """Holds what signing needs across requests: clients and keys (cached), clocks, nonces, the
     upstream client."""
@@ -235,7 +243,7 @@ class SigningService:
         if prepared.credential is None or prepared.key is None:
             raise RuntimeError("only private requests are signed")
         await self._sync_clock(prepared, force=fresh_clock)
-        nonce = await self.nonces.next(prepared.credential.id) if prepared.adapter.uses_nonce else None
+        nonce = await self.nonces.next(nonce_scope(prepared)) if prepared.adapter.uses_nonce else None
         moment = Moment(self.clock.now_ms(self._clock_key(prepared)), nonce)
         try:
             return prepared.adapter.sign(prepared.request, prepared.key, moment)
@@ -283,12 +291,15 @@ class SigningService:
             raise RuntimeError("only private requests are signed")
         if not prepared.adapter.uses_nonce:
             return await self._send(prepared, await self.sign(prepared, fresh_clock=fresh_clock))
-        # Nonce order on the wire: sign and send one at a time per key.
-        async with self.nonces.in_order(prepared.credential.id):
-            # Each call ahead took a round trip, so the client's grant is read again after the wait:
-            # a key disabled or deleted, or a client revoked, meanwhile sends nothing more.
-            prepared = await self._still_granted(prepared)
-            return await self._send(prepared, await self.sign(prepared, fresh_clock=fresh_clock))
+        # Nonce order on the wire: sign and send one at a time per API key.
+        while True:
+            scope = nonce_scope(prepared)
+            async with self.nonces.in_order(scope):
+                # Each call ahead took a round trip, so the client's grant is read again after the wait:
+                # a key disabled or deleted, or a client revoked, meanwhile sends nothing more.
+                prepared = await self._still_granted(prepared)
+                if nonce_scope(prepared) == scope:  # else the key was rotated meanwhile: queue on the new one
+                    return await self._send(prepared, await self.sign(prepared, fresh_clock=fresh_clock))
 
     async def _still_granted(self, prepared: Prepared) -> Prepared:
         """`prepared` as if it arrived now: its client and grant as the client cache has them (a

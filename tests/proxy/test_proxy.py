@@ -6,6 +6,7 @@ import asyncio
 import base64
 import hashlib
 import hmac
+import itertools
 import logging
 import os
 import threading
@@ -19,7 +20,7 @@ import pytest
 import respx
 from fastapi.testclient import TestClient
 
-from tests.conftest import ADMIN, assert_problem, create_client, create_credential
+from tests.conftest import ADMIN, assert_problem, create_client, create_credential, random_secret
 
 BINANCE = "https://api.binance.com"
 SECRET = "binance-secret-for-proxy-tests-0123456789"
@@ -280,29 +281,39 @@ class TestHeadersAndFaults:
         assert exchange.routes[0].call_count >= 2  # the clock was synced again before the resend
 
 
+def kraken_balance(exchange: Any, secret: str) -> list[int]:
+    """Kraken's Balance, checking each signature and that nonces rise; the nonces it accepted.
+    Every other request takes 3 ms longer on its way: two sent at once can arrive out of order."""
+    exchange.get("https://api.kraken.com/0/public/Time").respond(
+        json={"error": [], "result": {"unixtime": int(time.time())}}
+    )
+    seen: list[int] = []
+    sent = itertools.count()
+
+    async def balance(request: httpx.Request) -> httpx.Response:
+        if next(sent) % 2 == 0:
+            await asyncio.sleep(0.003)
+        nonce = int(dict(parse_qsl(request.content.decode()))["nonce"])
+        digest = hashlib.sha256(str(nonce).encode() + request.content).digest()
+        expected = base64.b64encode(
+            hmac.new(base64.b64decode(secret), b"/0/private/Balance" + digest, hashlib.sha512).digest()
+        ).decode()
+        if request.headers["api-sign"] != expected or (seen and nonce <= seen[-1]):
+            return httpx.Response(200, json={"error": ["EAPI:Invalid nonce"]})
+        seen.append(nonce)
+        return httpx.Response(200, json={"error": [], "result": {}})
+
+    exchange.post("https://api.kraken.com/0/private/Balance").mock(side_effect=balance)
+    return seen
+
+
 class TestKrakenNonces:
     def test_forty_concurrent_calls_get_increasing_nonces_in_order(self, api: TestClient, exchange: Any) -> None:
         secret = base64.b64encode(os.urandom(64)).decode()
         # A generous limit: this test is about nonces (Kraken's default pacing would admit 15).
         credential = create_credential(api, exchange="kraken", api_secret=secret, rate_limit="100/second")
         client = create_client(api, credentials=[credential["id"]])
-        exchange.get("https://api.kraken.com/0/public/Time").respond(
-            json={"error": [], "result": {"unixtime": int(time.time())}}
-        )
-        seen: list[int] = []
-
-        def balance(request: httpx.Request) -> httpx.Response:
-            nonce = int(dict(parse_qsl(request.content.decode()))["nonce"])
-            digest = hashlib.sha256(str(nonce).encode() + request.content).digest()
-            expected = base64.b64encode(
-                hmac.new(base64.b64decode(secret), b"/0/private/Balance" + digest, hashlib.sha512).digest()
-            ).decode()
-            if request.headers["api-sign"] != expected or (seen and nonce <= seen[-1]):
-                return httpx.Response(200, json={"error": ["EAPI:Invalid nonce"]})
-            seen.append(nonce)
-            return httpx.Response(200, json={"error": [], "result": {}})
-
-        exchange.post("https://api.kraken.com/0/private/Balance").mock(side_effect=balance)
+        seen = kraken_balance(exchange, secret)
         headers = {"X-Signvault-Token": client["token"], "content-type": "application/x-www-form-urlencoded"}
         with ThreadPoolExecutor(8) as pool:
             answers = list(
@@ -312,6 +323,24 @@ class TestKrakenNonces:
                 )
             )
         assert all(a == {"error": [], "result": {}} for a in answers)
+        assert len(seen) == 40 and seen == sorted(set(seen))
+
+    def test_two_credentials_holding_one_key_draw_from_its_one_sequence(self, api: TestClient, exchange: Any) -> None:
+        """The same Kraken key added twice (for two teams, say): Kraken counts its nonces once."""
+        key, secret = "K" + random_secret(40), base64.b64encode(os.urandom(64)).decode()
+        credentials = [create_credential(api, exchange="kraken", api_key=key, api_secret=secret,
+                                         rate_limit="100/second")["id"] for _ in range(2)]
+        client = create_client(api, credentials=credentials)
+        seen = kraken_balance(exchange, secret)
+
+        def call(n: int) -> Any:
+            headers = {"X-Signvault-Token": client["token"], "X-Signvault-Credential": credentials[n % 2],
+                       "content-type": "application/x-www-form-urlencoded"}
+            return api.post("/proxy/kraken/0/private/Balance", content=b"nonce=1", headers=headers).json()
+
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(call, range(40)))
+        assert all(a == {"error": [], "result": {}} for a in answers), answers
         assert len(seen) == 40 and seen == sorted(set(seen))
 
     @pytest.mark.parametrize(("change", "status"), [
@@ -352,6 +381,38 @@ class TestKrakenNonces:
             assert first.result().status_code == 200
             assert_problem(queued.result(), status)
         assert orders.call_count == 1
+
+    def test_an_order_queued_while_its_key_is_rotated_goes_out_under_the_new_key(
+            self, api: TestClient, exchange: Any) -> None:
+        credential = create_credential(api, exchange="kraken", api_secret=base64.b64encode(os.urandom(64)).decode())
+        client = create_client(api, credentials=[credential["id"]])
+        exchange.get("https://api.kraken.com/0/public/Time").respond(
+            json={"error": [], "result": {"unixtime": int(time.time())}})
+        sent, release, keys = threading.Semaphore(0), threading.Event(), []
+
+        async def add_order(request: httpx.Request) -> httpx.Response:
+            keys.append(request.headers["api-key"])
+            sent.release()
+            while not release.is_set():
+                await asyncio.sleep(0.01)
+            return httpx.Response(200, json={"error": [], "result": {"txid": [f"T-{len(keys)}"]}})
+
+        exchange.post("https://api.kraken.com/0/private/AddOrder").mock(side_effect=add_order)
+        headers = {"X-Signvault-Token": client["token"], "content-type": "application/x-www-form-urlencoded"}
+        order = b"pair=XBTUSD&type=buy&ordertype=market&volume=1&nonce=1"
+        new_key = "K" + random_secret(40)
+        with ThreadPoolExecutor(2) as pool:
+            first = pool.submit(api.post, "/proxy/kraken/0/private/AddOrder", content=order, headers=headers)
+            assert sent.acquire(timeout=10)
+            queued = pool.submit(api.post, "/proxy/kraken/0/private/AddOrder", content=order, headers=headers)
+            time.sleep(0.3)  # it waits for the old key's turn
+            rotated = api.post(f"/admin/credentials/{credential['id']}/rotate", params={"force": "true"},
+                               headers=ADMIN, json={"api_key": new_key,
+                                                    "api_secret": base64.b64encode(os.urandom(64)).decode()})
+            assert rotated.status_code == 200, rotated.text
+            release.set()
+            assert first.result().status_code == 200 and queued.result().status_code == 200
+        assert keys[1] == new_key and keys[0] != new_key
 
 
 class TestSign:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 
 import pytest
 from hypothesis import given
@@ -93,3 +94,21 @@ def test_the_filter_never_breaks_a_template_and_never_lets_a_secret_through(
     text = record.getMessage()  # formats without error
     if secret is not None:
         assert secret not in text
+
+
+def test_a_traceback_on_uvicorns_handler_is_scrubbed() -> None:
+    """"Exception in ASGI application" goes to uvicorn.error's own handler with its traceback, and
+    an exception's text can hold what a library was handed (a signed URL, say)."""
+    from uvicorn.logging import DefaultFormatter
+
+    from app.observability.logs import RedactingFilter
+
+    try:
+        raise RuntimeError("GET /api/v3/order?symbol=BTCUSDT&signature=5ec12e7deadbeef failed")
+    except RuntimeError:
+        record = logging.makeLogRecord({"name": "uvicorn.error", "levelno": 40, "levelname": "ERROR",
+                                        "msg": "Exception in ASGI application\n", "exc_info": sys.exc_info()})
+    assert RedactingFilter().filter(record)
+    text = DefaultFormatter("%(levelprefix)s %(message)s", use_colors=False).format(record)
+    assert "RuntimeError" in text and "Traceback" in text
+    assert "5ec12e7deadbeef" not in text and "signature=[REDACTED]" in text

@@ -127,6 +127,7 @@ class RedactingFilter(logging.Filter):
     uvicorn's access formatter unpacks `args`, so where the template itself holds nothing to hide,
     each argument is scrubbed and `args` stays a tuple (flattened to None, it failed with a
     traceback per request). Otherwise the message is formatted, scrubbed and stored whole.
+    A traceback is rendered and scrubbed here too: a formatter prints `exc_text` when it is set.
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
@@ -135,7 +136,14 @@ class RedactingFilter(logging.Filter):
             record.args = tuple(_scrubbed_arg(arg) for arg in record.args)
         else:
             record.msg, record.args = redact(record.getMessage()), None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = redact(_TRACEBACKS.formatException(record.exc_info))
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
         return True
+
+
+_TRACEBACKS = logging.Formatter()
 
 
 def _scrubbed_arg(arg: Any) -> Any:

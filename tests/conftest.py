@@ -36,7 +36,8 @@ MASTER_KEY_A = base64.b64encode(b"A" * 32).decode()
 MASTER_KEY_B = base64.b64encode(b"B" * 32).decode()
 ADMIN_TOKEN = "sva_test-admin-token-0123456789"
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-TABLES = "admin_tokens, audit_events, client_credentials, clients, credential_versions, credentials, idempotency_keys"
+TABLES = ("admin_tokens, audit_events, client_credentials, clients, credential_versions, credentials, "
+          "idempotency_keys, vault_keys")
 
 REQUIRE_SERVICES = os.environ.get("SIGNVAULT_TEST_REQUIRE_SERVICES") == "1"
 

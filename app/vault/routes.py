@@ -39,7 +39,7 @@ async def _page(session: SessionDep, vault: VaultDep) -> MasterKeyPage:
     ring = vault.require_ring()
     rows = await repository.count_by_master_key(session)
     states = await repository.key_states(session)
-    sealing = (await repository.sealing_key(session, ring)).id
+    sealing = repository.sealing_id(states, ring)
     ids = list(dict.fromkeys([*ring.ids, *rows, *states]))
     return MasterKeyPage(items=[
         MasterKeyRead(id=key_id, configured_here=ring.get(key_id) is not None, sealing=key_id == sealing,
@@ -73,12 +73,14 @@ async def promote_master_key(key_id: str, session: SessionDep, vault: VaultDep, 
 async def retire_master_key(key_id: str, session: SessionDep, vault: VaultDep, _: AdminDep) -> MasterKeyPage:
     """Mark a key unused, so it can leave the configuration. Refused while any row still needs it."""
     ring = vault.require_ring()
+    states = await repository.key_states(session)
+    if ring.get(key_id) is None and key_id not in states:
+        raise NotFound(f"no master key {key_id}")
+    if repository.sealing_id(states, ring) == key_id:
+        raise KeyInUse(f"master key {key_id} seals new data keys: promote another one first")
+    await repository.hold(session, key_id, exclusive=True)  # after the seals under way, count their rows too
     rows = (await repository.count_by_master_key(session)).get(key_id, 0)
     if rows:
         raise KeyInUse(f"master key {key_id} still wraps {rows} data keys: run `signvault rewrap` first")
-    if (await repository.sealing_key(session, ring)).id == key_id:
-        raise KeyInUse(f"master key {key_id} seals new data keys: promote another one first")
-    if ring.get(key_id) is None and key_id not in await repository.key_states(session):
-        raise NotFound(f"no master key {key_id}")
     await repository.mark(session, key_id, retired=True)
     return await _page(session, vault)

@@ -79,8 +79,12 @@ class Vault:
     async def seal(self, session: AsyncSession, material: SecretMaterial, credential_id: str,
                    version: int) -> envelope.Sealed:
         ring = self.require_ring()
-        master = await repository.sealing_key(session, ring)
-        return envelope.seal(master, material.to_bytes(), credential_id, version)
+        for _ in range(3):
+            master = await repository.sealing_key(session, ring)
+            # Held until this row commits, so the key cannot be retired while it needs it.
+            if (await repository.hold(session, master.id, exclusive=False)).retired_at is None:
+                return envelope.seal(master, material.to_bytes(), credential_id, version)
+        raise VaultUnavailable("the sealing master key kept changing; try again")
 
     def open(self, sealed: envelope.Sealed, credential_id: str, version: int) -> SecretMaterial:
         try:

@@ -2,16 +2,31 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
+import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from types import TracebackType
 
+import asyncpg
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from app.settings import Settings
 from app.vault.keyring import load_keyring
 from app.vault.rewrap import rewrap_all
-from tests.conftest import ADMIN, MASTER_KEY_A, MASTER_KEY_B, assert_problem, create_credential, make_settings
+from tests.conftest import (
+    ADMIN,
+    MASTER_KEY_A,
+    MASTER_KEY_B,
+    _asyncpg_dsn,
+    assert_problem,
+    create_credential,
+    credential_body,
+    make_settings,
+)
 from tests.vault.test_vault_storage import KEY_A_ID, KEY_B_ID, open_credential
 
 
@@ -63,3 +78,91 @@ def test_rotate_the_master_key_across_two_replicas(
 def test_promoting_a_key_this_replica_lacks_is_404(api: TestClient) -> None:
     assert_problem(api.post(f"/admin/vault/keys/{KEY_B_ID}/promote", headers=ADMIN), 404)
     assert_problem(api.post("/admin/vault/keys/mk_nothing/retire", headers=ADMIN), 404)
+
+
+def test_a_replica_without_the_sealing_key_refuses_to_seal_under_an_older_one(
+    tmp_path: Path, database_url: str, make_client: Callable[[Settings], TestClient],
+) -> None:
+    """B is promoted but one replica's configuration was not given it: sealing there under A would
+    leave rows that need A after ops have rewrapped and retired it."""
+    both, only_a = SecretStr(f"{MASTER_KEY_A},{MASTER_KEY_B}"), SecretStr(MASTER_KEY_A)
+    one = make_client(make_settings(tmp_path / "one", database_url, master_keys=both))
+    two = make_client(make_settings(tmp_path / "two", database_url, master_keys=only_a))
+    old = create_credential(two, label="before")
+    assert one.post(f"/admin/vault/keys/{KEY_B_ID}/promote", headers=ADMIN).status_code == 200
+
+    refused = assert_problem(two.post("/admin/credentials", json=credential_body(label="after"), headers=ADMIN),
+                             503, "sealing-key-missing")
+    assert KEY_B_ID in refused["detail"]
+    assert two.get("/admin/credentials/after", headers=ADMIN).status_code == 404  # nothing stored
+    assert open_credential(two, old["id"]).api_key  # what it holds keys for, it still opens
+    keys = {k["id"]: k for k in two.get("/admin/vault/keys", headers=ADMIN).json()["items"]}
+    assert keys[KEY_B_ID]["sealing"] and not keys[KEY_B_ID]["configured_here"]
+
+
+class TableLock:
+    """Another session holding `LOCK TABLE ... IN EXCLUSIVE MODE`: writes to the table wait, reads go on."""
+
+    def __init__(self, database_url: str, table: str) -> None:
+        self._dsn, self._table = _asyncpg_dsn(database_url), table
+        self._locked, self._release = threading.Event(), threading.Event()
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._hold()), daemon=True)
+
+    def __enter__(self) -> TableLock:
+        self._thread.start()
+        assert self._locked.wait(10)
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.release()
+
+    def release(self) -> None:
+        self._release.set()
+        self._thread.join(10)
+
+    async def _hold(self) -> None:
+        connection = await asyncpg.connect(self._dsn)
+        try:
+            async with connection.transaction():
+                await connection.execute(f"LOCK TABLE {self._table} IN EXCLUSIVE MODE")
+                self._locked.set()
+                while not self._release.is_set():
+                    await asyncio.sleep(0.01)
+        finally:
+            await connection.close()
+
+
+def sessions_waiting_on_locks(database_url: str) -> int:
+    async def count() -> int:
+        connection = await asyncpg.connect(_asyncpg_dsn(database_url))
+        try:
+            return int(await connection.fetchval("SELECT count(*) FROM pg_stat_activity "
+                                                  "WHERE wait_event_type = 'Lock' AND datname = current_database()"))
+        finally:
+            await connection.close()
+
+    return asyncio.run(count())
+
+
+def test_a_key_is_not_retired_while_a_row_sealed_under_it_is_being_written(
+    tmp_path: Path, database_url_postgres: str, make_client: Callable[[Settings], TestClient],
+) -> None:
+    """The retirement counted committed rows only: a credential sealed under A, not yet committed
+    when B was promoted and A retired, landed afterwards needing a retired key."""
+    api = make_client(make_settings(tmp_path, database_url_postgres,
+                                    master_keys=SecretStr(f"{MASTER_KEY_A},{MASTER_KEY_B}")))
+    with ThreadPoolExecutor(2) as pool, TableLock(database_url_postgres, "credential_versions") as lock:
+        creating = pool.submit(api.post, "/admin/credentials", json=credential_body(label="late"), headers=ADMIN)
+        deadline = time.monotonic() + 10
+        while sessions_waiting_on_locks(database_url_postgres) < 1:  # sealed under A, its row waits
+            assert time.monotonic() < deadline and not creating.done(), "the write did not wait"
+            time.sleep(0.05)
+        assert api.post(f"/admin/vault/keys/{KEY_B_ID}/promote", headers=ADMIN).status_code == 200
+        retiring = pool.submit(api.post, f"/admin/vault/keys/{KEY_A_ID}/retire", headers=ADMIN)
+        while sessions_waiting_on_locks(database_url_postgres) < 2 and not retiring.done():
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        lock.release()
+        assert creating.result().status_code == 201
+        assert_problem(retiring.result(), 409, "master-key-in-use")
+    assert sealed_under(api, "late") == KEY_A_ID

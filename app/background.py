@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from fastapi import FastAPI
 
 from app.credentials import repository, service
+from app.credentials.models import Credential
 
 log = logging.getLogger("signvault.background")
 
@@ -32,15 +33,21 @@ async def _every(seconds: float, work: Callable[[], Awaitable[object]]) -> None:
 
 
 async def check_all(app: FastAPI) -> None:
-    """Check every enabled credential and store the result, one at a time (paced like any call)."""
+    """Check every enabled credential and store the result, one at a time (paced like any call).
+    Each is read again just before its check: a round over many keys takes a while, and a key
+    disabled, deleted or replaced meanwhile is not sent to the exchange, nor its result stored."""
     async with app.state.readonly_sessionmaker() as session:
-        credentials = [c for c in await repository.list_all(session) if c.enabled]
+        ids = [c.id for c in await repository.list_all(session) if c.enabled]
     signing = app.state.signing
-    for credential in credentials:
+    for credential_id in ids:
+        async with app.state.readonly_sessionmaker() as session:
+            credential = await session.get(Credential, credential_id)
+        if credential is None or not credential.enabled:
+            continue
         try:
             result = await signing.check(credential, await signing.keys.get(credential))
         except Exception as exc:  # a credential that cannot be opened is reported, not fatal
             log.warning("periodic check of %s failed: %s", credential.label, type(exc).__name__)
             continue
         async with app.state.sessionmaker() as session, session.begin():
-            await service.record_check(session, credential.id, result)
+            await service.record_check(session, credential.id, result, credential.active_version)

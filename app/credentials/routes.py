@@ -126,7 +126,7 @@ async def check_credential(ref: str, request: Request, _: AdminDep) -> CheckRead
     signing = _signing(request)
     result = await signing.check(credential, await signing.keys.get(credential))
     async with _writing(request) as session:
-        await service.record_check(session, credential.id, result)
+        await service.record_check(session, credential.id, result, credential.active_version)
     return views.fresh_check(result)
 
 

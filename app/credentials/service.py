@@ -116,10 +116,13 @@ def warnings_of(permissions: KeyPermissions | None) -> list[str]:
     return warnings
 
 
-async def record_check(session: AsyncSession, credential_id: str, result: CheckResult) -> None:
+async def record_check(session: AsyncSession, credential_id: str, result: CheckResult,
+                       version: int | None = None) -> None:
+    """Store a check's result, unless the credential was deleted while it ran, or its key replaced
+    (a rotation or rollback since: `version` is the one checked, and the new key's own check stands)."""
     credential = await session.get(Credential, credential_id)
-    if credential is None:
-        return  # deleted while it was being checked
+    if credential is None or (version is not None and credential.active_version != version):
+        return
     credential.check_status = result.status
     credential.check_detail = result.detail[:300]
     credential.checked_at = utcnow()

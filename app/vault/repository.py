@@ -20,7 +20,9 @@ async def count_by_master_key(session: AsyncSession) -> dict[str, int]:
 
 
 async def key_states(session: AsyncSession) -> dict[str, MasterKeyState]:
-    return {row.id: row for row in (await session.scalars(select(MasterKeyState))).all()}
+    """As committed now, even for rows this session read before (a seal that retries reads again)."""
+    query = select(MasterKeyState).execution_options(populate_existing=True)
+    return {row.id: row for row in (await session.scalars(query)).all()}
 
 
 class SealingKeyMissing(ServiceUnavailable):

@@ -35,6 +35,7 @@ from app.exchanges.base import UpstreamRequest
 from app.idempotency.store import IdempotencyStore, StoredAnswer, check_key, fingerprint, problem_answer
 from app.observability.middleware import REQUEST_ID_HEADER, Observation
 from app.proxy import pacing
+from app.proxy.caller import Caller, ClientGone
 from app.proxy.paths import exchange_path, exchange_query
 from app.proxy.schemas import SignedRequest, SignRequest
 from app.proxy.service import Prepared, SigningService, adapter_for, granted
@@ -107,6 +108,7 @@ def _served(handler: Handler, max_body_bytes: int) -> ASGIApp:
             except ProblemError as exc:
                 status, answer_headers, body = _problem(exc.status, answered(exc), exc.headers)
             except ClientGone:
+                status = 499  # as nginx counts a client that hung up: no answer is sent
                 return
             except Exception as exc:  # a problem, never the exception's text (errors.problem_for)
                 problem = problem_for(exc)
@@ -116,10 +118,6 @@ def _served(handler: Handler, max_body_bytes: int) -> ASGIApp:
             seen.finish(status)
 
     return app
-
-
-class ClientGone(Exception):
-    """The client hung up before its body arrived: nothing to answer."""
 
 
 class _Call(NamedTuple):
@@ -163,10 +161,14 @@ async def proxy_answer(scope: Scope, receive: Receive, headers: dict[str, str]) 
     if prepared.credential is not None:
         audit.about(prepared.credential)
     key = headers.get("idempotency-key")
-    if key is None:
-        answer = await service.forward(prepared)
-        return answer.status, answer.headers, answer.body
-    return await _forward_once(state.idempotency, service, prepared, client, check_key(key), credential)
+    caller = Caller(receive)
+    try:
+        if key is None:
+            answer = await service.forward(prepared, caller)
+            return answer.status, answer.headers, answer.body
+        return await _forward_once(state.idempotency, service, prepared, client, check_key(key), credential, caller)
+    finally:
+        caller.close()
 
 
 async def sign_answer(scope: Scope, receive: Receive, headers: dict[str, str]) -> Answer:
@@ -204,7 +206,7 @@ def _sign_request(raw: bytes, content_type: str | None) -> SignRequest:
 
 
 async def _forward_once(store: IdempotencyStore, service: SigningService, prepared: Prepared, client: SigningClient,
-                        key: str, credential: str | None) -> Answer:
+                        key: str, credential: str | None, caller: Caller) -> Answer:
     """Idempotency-Key: the first request goes out; the same one again gets the stored answer."""
     up = prepared.request
     print_ = fingerprint(up.method, prepared.adapter.id, up.path, up.query, credential or "", up.body)
@@ -212,7 +214,7 @@ async def _forward_once(store: IdempotencyStore, service: SigningService, prepar
     if stored is not None:
         return stored.status, [*stored.headers, _REPLAYED], stored.body
     try:
-        answer: ExchangeResponse = await service.forward(prepared)
+        answer: ExchangeResponse = await service.forward(prepared, caller)
     except ProblemError as exc:
         if exc.status in (502, 504):  # it went out and its outcome is unknown: never send it again
             await _store_answer(store, client, key, problem_answer(exc))

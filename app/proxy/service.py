@@ -38,6 +38,7 @@ from app.exchanges.registry import family, get_adapter
 from app.limits.limiter import Limiter
 from app.observability.middleware import upstream_ms
 from app.proxy import pacing
+from app.proxy.caller import Caller, ClientGone
 from app.proxy.clock import ExchangeClock, local_ms
 from app.proxy.keys import SigningKeyCache
 from app.proxy.nonces import NonceSource
@@ -250,13 +251,13 @@ class SigningService:
         except RequestRefused as exc:
             raise BadExchangeRequest(str(exc)) from None
 
-    async def forward(self, prepared: Prepared) -> ExchangeResponse:
+    async def forward(self, prepared: Prepared, caller: Caller | None = None) -> ExchangeResponse:
         """Send within the limits. Reads that fail in transit or with 502-504 are retried (jittered
         back-off, a small budget); orders never are: their outcome is unknown, and the client is told."""
         retries = READ_RETRIES if prepared.access in ("read", "public") else 0
         for attempt in range(retries + 1):
             try:
-                response = await self._attempt(prepared)
+                response = await self._attempt(prepared, caller)
             except (ExchangeUnreachable, ExchangeTimeout):
                 if attempt == retries:
                     raise
@@ -272,29 +273,33 @@ class SigningService:
                 "placed. It was not retried; check its status before sending it again.")
         return response
 
-    async def _attempt(self, prepared: Prepared) -> ExchangeResponse:
+    async def _attempt(self, prepared: Prepared, caller: Caller | None) -> ExchangeResponse:
         """One admitted send; if the exchange refuses only the timestamp (nothing executed), resync
         and resend once."""
         await pacing.admit(self.limiter, prepared)
         if prepared.credential is None:
             response = await self._send(prepared, prepared.request)
         else:
-            response = await self._send_signed(prepared, fresh_clock=False)
+            response = await self._send_signed(prepared, caller, fresh_clock=False)
             if prepared.adapter.refused_timestamp(response.status, response.body):
                 await pacing.admit(self.limiter, prepared)
-                response = await self._send_signed(prepared, fresh_clock=True)
+                response = await self._send_signed(prepared, caller, fresh_clock=True)
         await pacing.observe(self.limiter, prepared, response)
         return response
 
-    async def _send_signed(self, prepared: Prepared, *, fresh_clock: bool) -> ExchangeResponse:
+    async def _send_signed(self, prepared: Prepared, caller: Caller | None, *, fresh_clock: bool) -> ExchangeResponse:
         if prepared.credential is None:
             raise RuntimeError("only private requests are signed")
         if not prepared.adapter.uses_nonce:
             return await self._send(prepared, await self.sign(prepared, fresh_clock=fresh_clock))
         # Nonce order on the wire: sign and send one at a time per API key.
+        if caller is not None:
+            caller.watch()
         while True:
             scope = nonce_scope(prepared)
             async with self.nonces.in_order(scope):
+                if caller is not None and caller.gone:
+                    raise ClientGone("the bot hung up while its call waited for its turn; it was not sent")
                 # Each call ahead took a round trip, so the client's grant is read again after the wait:
                 # a key disabled or deleted, or a client revoked, meanwhile sends nothing more.
                 prepared = await self._still_granted(prepared)

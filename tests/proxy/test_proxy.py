@@ -9,6 +9,7 @@ import hmac
 import itertools
 import logging
 import os
+import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -20,7 +21,11 @@ import pytest
 import respx
 from fastapi.testclient import TestClient
 
+from app.main import create_app
+from app.server.connection import HttpConnection
+from app.settings import Settings
 from tests.conftest import ADMIN, assert_problem, create_client, create_credential, random_secret
+from tests.servers import ThreadedServer
 
 BINANCE = "https://api.binance.com"
 SECRET = "binance-secret-for-proxy-tests-0123456789"
@@ -381,6 +386,44 @@ class TestKrakenNonces:
             assert first.result().status_code == 200
             assert_problem(queued.result(), status)
         assert orders.call_count == 1
+
+    def test_an_order_whose_bot_hung_up_while_it_waited_for_its_turn_is_not_sent(
+            self, settings: Settings, exchange: Any) -> None:
+        """A bot that gave up (its own timeout) may send the order again: the one it gave up on must
+        not go out behind it. A real server and socket: the hang-up is a closed connection."""
+        with ThreadedServer(create_app(settings), lifespan="on", http=HttpConnection) as server, \
+                httpx.Client(base_url=server.url, timeout=30) as api:
+            exchange.route(url__startswith=server.url).pass_through()
+            credential = create_credential(api, exchange="kraken",
+                                           api_secret=base64.b64encode(os.urandom(64)).decode())
+            client = create_client(api, credentials=[credential["id"]])
+            exchange.get("https://api.kraken.com/0/public/Time").respond(
+                json={"error": [], "result": {"unixtime": int(time.time())}})
+            sent, release = threading.Semaphore(0), threading.Event()
+
+            async def add_order(_: httpx.Request) -> httpx.Response:
+                sent.release()
+                while not release.is_set():  # the exchange takes its time with the first order
+                    await asyncio.sleep(0.01)
+                return httpx.Response(200, json={"error": [], "result": {"txid": ["T-1"]}})
+
+            orders = exchange.post("https://api.kraken.com/0/private/AddOrder").mock(side_effect=add_order)
+            headers = {"X-Signvault-Token": client["token"], "content-type": "application/x-www-form-urlencoded"}
+            order = b"pair=XBTUSD&type=buy&ordertype=market&volume=1&nonce=1"
+            with ThreadPoolExecutor(1) as pool:
+                first = pool.submit(api.post, "/proxy/kraken/0/private/AddOrder", content=order, headers=headers)
+                assert sent.acquire(timeout=10)
+                with socket.create_connection(("127.0.0.1", server.port)) as bot:
+                    bot.sendall(b"POST /proxy/kraken/0/private/AddOrder HTTP/1.1\r\nHost: signvault\r\n"
+                                + b"".join(f"{k}: {v}\r\n".encode() for k, v in headers.items())
+                                + b"Content-Length: %d\r\n\r\n" % len(order) + order)
+                    time.sleep(0.3)  # authorised, it waits for the key's turn; then its bot gives up
+                time.sleep(0.2)
+                release.set()
+                assert first.result().status_code == 200
+            # Calls on the key go in turn: this one is sent after the abandoned one was dealt with.
+            assert api.post("/proxy/kraken/0/private/AddOrder", content=order, headers=headers).status_code == 200
+        assert orders.call_count == 2
 
     def test_an_order_queued_while_its_key_is_rotated_goes_out_under_the_new_key(
             self, api: TestClient, exchange: Any) -> None:

@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
+log = logging.getLogger("signvault.redis")
+
 MAX_CONNECTIONS = 64
+CATCH_UP_TRIES = 3
 WAIT_FOR_CONNECTION_S = 2.0
 
 
@@ -53,7 +57,9 @@ class RedisBreaker:
 
     def when_back(self, catch_up: Callable[[], Awaitable[object]]) -> None:
         """Run `catch_up` after Redis answers again, before callers use it: it writes what was kept
-        locally meanwhile. One that fails keeps the breaker open, and all are run again later."""
+        locally meanwhile. One that fails keeps the breaker open and all are run again later, up to
+        CATCH_UP_TRIES times: a Redis that answers PING but refuses writes (out of memory, a replica
+        left read-only by a failover) is then used again as it is, rather than never."""
         self._catch_ups.append(catch_up)
 
     @property
@@ -71,13 +77,23 @@ class RedisBreaker:
                 await self._probing
 
     async def _until_it_answers(self) -> None:
+        tries = 0
         try:
             while True:
                 await asyncio.sleep(self._retry_s)
                 with contextlib.suppress(*failures()):
                     await self._ping()
-                    for catch_up in self._catch_ups:
-                        await catch_up()
+                    try:
+                        for catch_up in self._catch_ups:
+                            await catch_up()
+                    except Exception as exc:
+                        tries += 1
+                        if tries < CATCH_UP_TRIES:
+                            log.warning("Redis answers, but catching it up failed (%s); trying again",
+                                        type(exc).__name__)
+                            continue
+                        log.error("Redis answers, but catching it up failed %d times (%s); using it as it is",
+                                  tries, type(exc).__name__)
                     return
         finally:
             self._probing = None

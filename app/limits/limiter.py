@@ -19,6 +19,7 @@ from app.redis_client import failures as redis_failures
 log = logging.getLogger("signvault.limits")
 
 OnRedisError = Literal["closed", "local"]
+_CATCH_UP_PASSES = 2
 
 
 class RateLimited(ProblemError):
@@ -110,20 +111,24 @@ class Limiter:
 
     async def _catch_up(self) -> None:
         """Redis answers again: tell it the cooldowns this replica opened meanwhile (a ban then holds
-        on every replica) and the requests it admitted (they count against the shared windows)."""
+        on every replica) and the requests it admitted (they count against the shared windows).
+        Requests go on being admitted locally during each pass, so a second pass takes those; what
+        arrives during that one (a round trip's worth) is left uncounted rather than keep Redis
+        (and the Kraken nonces that share its breaker) waiting."""
         if self.shared is None:
             return
-        for key, left_s in self.local.running_cooldowns().items():
-            await self.shared.cool_down(key, left_s)
         windows = 0
-        while taken := self._unshared.take():  # again: requests go on being admitted locally meanwhile
-            for done, (budget, admitted) in enumerate(taken):
-                try:
-                    await self.shared.record(budget, admitted)
-                except BaseException:
-                    self._unshared.give_back(taken[done:])  # a batch counted twice at worst, never lost
-                    raise
+        for _ in range(_CATCH_UP_PASSES):
+            taken = self._unshared.take()
+            try:
+                await self.shared.catch_up(taken, self.local.running_cooldowns())
+            except BaseException:
+                self._unshared.give_back(taken)  # a window counted twice at worst, never lost
+                raise
             windows += len(taken)
+            if not self._unshared:
+                break
+        self._unshared.take()
         if windows:
             log.info("rate-limit store answers again; %d windows now count what was admitted without it", windows)
 

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from app.limits.budgets import Budget
+from app.limits.unshared import Admissions
 
 _COST_OF = "tonumber(string.match(m, ':(%d+)$'))"
 
@@ -39,11 +40,13 @@ for c = 1, cooldowns do
   if left > 0 then return {{0, left * 1000, 2 * budgets + c}} end
 end
 local wait, blocker = 0, 0
+local spent = {{0, 0, 0}}  -- admitted?, wait, blocker; then each window's sum, refused or not
 for i = 1, budgets do
   local z, s = KEYS[2 * i - 1], KEYS[2 * i]
   local limit, window, cost = tonumber(ARGV[3 * i]), tonumber(ARGV[3 * i + 1]), tonumber(ARGV[3 * i + 2])
   evict(z, s, now, window)
   local used = tonumber(redis.call('GET', s) or '0')
+  spent[3 + i] = used
   local need = used + cost - limit
   if need > 0 then
     local w = window
@@ -57,9 +60,12 @@ for i = 1, budgets do
     if w > wait then wait, blocker = w, 2 * i - 1 end
   end
 end
-if wait > 0 then return {{0, wait, blocker}} end
+if wait > 0 then
+  spent[2], spent[3] = wait, blocker
+  return spent
+end
 local id = ARGV[3 * budgets + 3]
-local spent = {{1, 0, 0}}
+spent[1] = 1
 for i = 1, budgets do
   local z, s = KEYS[2 * i - 1], KEYS[2 * i]
   local window, cost = tonumber(ARGV[3 * i + 1]), tonumber(ARGV[3 * i + 2])
@@ -150,8 +156,9 @@ class RedisWindows:
             args += [budget.limit, int(budget.window_s * 1_000_000), budget.cost]
         args.append(uuid.uuid4().hex)
         admitted, wait_us, blocker, *spent = await self._acquire(keys=keys, args=args)
-        if admitted:
+        if spent:  # not when a cooldown refused it, before the windows were read
             self._saw(budgets, spent)
+        if admitted:
             return 0.0, None
         blocked_by = keys[int(blocker) - 1] if blocker else None
         return int(wait_us) / 1_000_000, blocked_by
@@ -166,20 +173,26 @@ class RedisWindows:
             self._sweep_above = max(_SEEN_SWEEP_MIN, 2 * len(seen))
 
     def last_seen(self, key: str) -> tuple[int, float] | None:
-        """(units the window held, seconds ago) at this replica's last admission through it, if that
+        """(units the window held, seconds ago) when this replica last asked Redis about it, if that
         is less than a window ago; forgotten once read. Where a local share starts when Redis is away."""
         units, when, until = self._seen.pop(key, (0, 0.0, 0.0))
         now = self._clock()
         return (units, now - when) if until > now else None
 
-    async def record(self, budget: Budget, admitted: Sequence[tuple[float, int]]) -> None:
-        """Count `admitted` ((seconds ago, cost) pairs, admitted without Redis) in the shared window."""
-        window_us = int(budget.window_s * 1_000_000)
-        for start in range(0, len(admitted), _RECORD_BATCH):
-            args: list[Any] = [window_us, uuid.uuid4().hex]
-            for age_s, cost in admitted[start:start + _RECORD_BATCH]:
-                args += [int(age_s * 1_000_000), cost]
-            await self._record(keys=self._keys(budget), args=args)
+    async def catch_up(self, admitted: Sequence[Admissions], cooldowns: dict[str, float]) -> None:
+        """Count what was admitted without Redis ((seconds ago, cost) pairs per window) in the shared
+        windows, and open these cooldowns (seconds left) there: one round trip, however many windows."""
+        pipe = self._redis.pipeline(transaction=False)
+        for key, seconds in cooldowns.items():
+            await self._cool_down(keys=[f"{self._prefix}cd:{key}"], args=[max(1, int(seconds * 1000))], client=pipe)
+        for budget, pairs in admitted:
+            window_us = int(budget.window_s * 1_000_000)
+            for start in range(0, len(pairs), _RECORD_BATCH):
+                args: list[Any] = [window_us, uuid.uuid4().hex]
+                for age_s, cost in pairs[start:start + _RECORD_BATCH]:
+                    args += [int(age_s * 1_000_000), cost]
+                await self._record(keys=self._keys(budget), args=args, client=pipe)
+        await pipe.execute()
 
     async def ping(self) -> None:
         await self._redis.ping()

@@ -16,7 +16,7 @@ from app.limits.budgets import Budget
 from app.limits.limiter import ExchangeBanned, Limiter
 from app.limits.redis_store import RedisWindows
 from app.limits.unshared import Unshared
-from app.redis_client import connect
+from app.redis_client import CATCH_UP_TRIES, RedisBreaker, connect
 from tests.tcp_relay import TcpRelay
 
 TEN_A_MINUTE = Budget("cred:outage:60s", 10, 60.0)
@@ -116,3 +116,28 @@ def test_admissions_leave_the_ledger_after_their_window_and_come_back_in_order()
     ledger.add([minute])
     ledger.give_back(taken)
     assert ledger.take() == [(minute, [(2.0, 1), (0.0, 1), (0.0, 1)])]
+
+
+def test_a_redis_that_answers_but_refuses_the_catch_up_is_used_again_after_a_few_tries() -> None:
+    """Out of memory, or a replica left read-only by a failover: PING answers, writes fail. The
+    breaker must not stay open for ever (Kraken calls would get 503 until someone restarts it)."""
+    from redis.exceptions import ResponseError
+
+    async def scenario() -> None:
+        async def pong() -> None:
+            return None
+
+        tries = []
+
+        async def refused() -> None:
+            tries.append(1)
+            raise ResponseError("OOM command not allowed when used memory > 'maxmemory'")
+
+        breaker = RedisBreaker(pong, retry_s=0.01)
+        breaker.when_back(refused)
+        breaker.failed()
+        await until(lambda: breaker.answering, timeout_s=2)
+        assert len(tries) == CATCH_UP_TRIES
+        await breaker.close()
+
+    asyncio.run(scenario())

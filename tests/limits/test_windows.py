@@ -132,6 +132,12 @@ class TestRedis:
                 assert (await store.acquire([weight], []))[0] == 0
                 clock.now += 60
                 assert store.last_seen("ip") is None
+                full = Budget("full", 6, 60.0, cost=3)
+                for _ in range(2):
+                    assert (await store.acquire([full], []))[0] == 0
+                store.last_seen("full")
+                assert (await store.acquire([full], []))[0] > 0
+                assert store.last_seen("full") == (6, 0.0)  # a refusal says how full the window is too
             finally:
                 async for key in client.scan_iter(match=f"{redis_prefix}*"):
                     await client.delete(key)

@@ -64,7 +64,7 @@ def _rewrap(args: argparse.Namespace) -> int:
     from app.observability.logs import configure_logging
     from app.vault.envelope import VaultIntegrityError
     from app.vault.keyring import KeyRingError, load_keyring
-    from app.vault.rewrap import rewrap_all
+    from app.vault.rewrap import TargetRetired, rewrap_all
 
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)
@@ -77,7 +77,7 @@ def _rewrap(args: argparse.Namespace) -> int:
         async with open_runtime(settings, args.prog) as runtime:
             try:
                 report = await rewrap_all(runtime.sessionmaker, ring, batch_size=args.batch_size)
-            except VaultIntegrityError as exc:
+            except (VaultIntegrityError, TargetRetired) as exc:
                 raise CliError(f"stopped: {exc}") from None
         print(f"rewrapped {report.rewrapped} data keys under {report.target}; "
               f"{report.remaining} remain on older keys")

@@ -17,9 +17,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.credentials.models import CredentialVersion
 from app.vault import envelope
 from app.vault.keyring import KeyRing
-from app.vault.repository import count_by_master_key, sealing_key
+from app.vault.repository import count_by_master_key, hold, sealing_key
 
 log = logging.getLogger("signvault.vault")
+
+
+class TargetRetired(Exception):
+    """The key rows were being rewrapped under was retired meanwhile (another key was promoted)."""
 
 
 @dataclass
@@ -41,6 +45,10 @@ async def rewrap_all(
     primary = target.id
     while True:
         async with sessionmaker() as session, session.begin():
+            # Held, as a seal holds its key, so the target cannot be retired under this batch.
+            if (await hold(session, primary, exclusive=False)).retired_at is not None:
+                raise TargetRetired(f"master key {primary} was retired while rows were being rewrapped under it; "
+                                    "run rewrap again")
             rows = (await session.scalars(
                 select(CredentialVersion)
                 .where(CredentialVersion.master_key_id != primary)

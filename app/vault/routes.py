@@ -73,14 +73,15 @@ async def promote_master_key(key_id: str, session: SessionDep, vault: VaultDep, 
 async def retire_master_key(key_id: str, session: SessionDep, vault: VaultDep, _: AdminDep) -> MasterKeyPage:
     """Mark a key unused, so it can leave the configuration. Refused while any row still needs it."""
     ring = vault.require_ring()
-    states = await repository.key_states(session)
-    if ring.get(key_id) is None and key_id not in states:
-        raise NotFound(f"no master key {key_id}")
-    if repository.sealing_id(states, ring) == key_id:
-        raise KeyInUse(f"master key {key_id} seals new data keys: promote another one first")
-    await repository.hold(session, key_id, exclusive=True)  # after the seals under way, count their rows too
+    known = ring.get(key_id) is not None or key_id in await repository.key_states(session)
+    if known:  # after the seals and rewraps under way, so their rows are counted too
+        await repository.hold(session, key_id, exclusive=True)
     rows = (await repository.count_by_master_key(session)).get(key_id, 0)
     if rows:
         raise KeyInUse(f"master key {key_id} still wraps {rows} data keys: run `signvault rewrap` first")
+    if not known:
+        raise NotFound(f"no master key {key_id}")
+    if repository.sealing_id(await repository.key_states(session), ring) == key_id:
+        raise KeyInUse(f"master key {key_id} seals new data keys: promote another one first")
     await repository.mark(session, key_id, retired=True)
     return await _page(session, vault)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import threading
 import time
 from collections.abc import Callable
@@ -15,7 +16,7 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from app.settings import Settings
-from app.vault.keyring import load_keyring
+from app.vault.keyring import load_keyring, parse_key
 from app.vault.rewrap import rewrap_all
 from tests.conftest import (
     ADMIN,
@@ -166,3 +167,36 @@ def test_a_key_is_not_retired_while_a_row_sealed_under_it_is_being_written(
         assert creating.result().status_code == 201
         assert_problem(retiring.result(), 409, "master-key-in-use")
     assert sealed_under(api, "late") == KEY_A_ID
+
+
+def test_a_key_rows_are_being_rewrapped_under_is_not_retired_under_them(
+    tmp_path: Path, database_url_postgres: str, make_client: Callable[[Settings], TestClient],
+) -> None:
+    """Rewrap moves rows onto B; C is promoted and B retired before its batch commits. The batch
+    holds B as a seal does: the retirement waits for it, then counts its rows."""
+    key_c = base64.b64encode(b"C" * 32).decode()
+    settings = make_settings(tmp_path, database_url_postgres,
+                             master_keys=SecretStr(f"{MASTER_KEY_A},{MASTER_KEY_B},{key_c}"))
+    api = make_client(settings)
+    create_credential(api, label="old")
+    assert api.post(f"/admin/vault/keys/{KEY_B_ID}/promote", headers=ADMIN).status_code == 200
+    ring = load_keyring(settings)
+    assert api.portal is not None
+    portal = api.portal
+    with ThreadPoolExecutor(2) as pool, TableLock(database_url_postgres, "credential_versions") as lock:
+        rewrapping = pool.submit(lambda: portal.call(
+            lambda: rewrap_all(api.app.state.sessionmaker, ring)))  # type: ignore[attr-defined]
+        deadline = time.monotonic() + 10
+        while sessions_waiting_on_locks(database_url_postgres) < 1:  # its batch's UPDATE waits
+            assert time.monotonic() < deadline and not rewrapping.done(), "the rewrap did not wait"
+            time.sleep(0.05)
+        key_c_id = parse_key(key_c, "c").id
+        assert api.post(f"/admin/vault/keys/{key_c_id}/promote", headers=ADMIN).status_code == 200
+        retiring = pool.submit(api.post, f"/admin/vault/keys/{KEY_B_ID}/retire", headers=ADMIN)
+        while sessions_waiting_on_locks(database_url_postgres) < 2 and not retiring.done():
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        lock.release()
+        assert rewrapping.result().rewrapped == 1
+        assert_problem(retiring.result(), 409, "master-key-in-use")
+    assert sealed_under(api, "old") == KEY_B_ID

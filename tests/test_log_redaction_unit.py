@@ -112,3 +112,13 @@ def test_a_traceback_on_uvicorns_handler_is_scrubbed() -> None:
     text = DefaultFormatter("%(levelprefix)s %(message)s", use_colors=False).format(record)
     assert "RuntimeError" in text and "Traceback" in text
     assert "5ec12e7deadbeef" not in text and "signature=[REDACTED]" in text
+
+
+def test_a_traceback_another_handler_rendered_first_is_scrubbed_too() -> None:
+    from app.observability.logs import RedactingFilter
+
+    record = logging.makeLogRecord({"name": "uvicorn.error", "levelno": 40, "levelname": "ERROR",
+                                    "msg": "Exception in ASGI application\n",
+                                    "exc_text": "Traceback ...\nRuntimeError: GET /x?signature=5ec12e7deadbeef"})
+    assert RedactingFilter().filter(record)
+    assert record.exc_text is not None and "5ec12e7deadbeef" not in record.exc_text

@@ -136,7 +136,9 @@ class RedactingFilter(logging.Filter):
             record.args = tuple(_scrubbed_arg(arg) for arg in record.args)
         else:
             record.msg, record.args = redact(record.getMessage()), None
-        if record.exc_info and not record.exc_text:
+        if record.exc_text:  # rendered already, by another handler's formatter
+            record.exc_text = redact(record.exc_text)
+        elif record.exc_info:
             record.exc_text = redact(_TRACEBACKS.formatException(record.exc_info))
         if record.stack_info:
             record.stack_info = redact(record.stack_info)

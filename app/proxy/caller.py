@@ -29,11 +29,22 @@ class Caller:
 
     @property
     def gone(self) -> bool:
-        return self._watch is not None and self._watch.done()
+        watch = self._watch
+        if watch is None or not watch.done():
+            return False
+        if watch.cancelled() or watch.exception() is not None or _is_disconnect(watch.result()):
+            return True
+        self._watch = None  # a message that is not the disconnect (no server sends one): watch again
+        self.watch()
+        return False
 
     def close(self) -> None:
         if self._watch is not None:
             self._watch.cancel()
+
+
+def _is_disconnect(message: object) -> bool:
+    return isinstance(message, dict) and message.get("type") == "http.disconnect"
 
 
 def _retrieved(watch: asyncio.Future[object]) -> None:

@@ -410,7 +410,7 @@ class TestKrakenNonces:
             orders = exchange.post("https://api.kraken.com/0/private/AddOrder").mock(side_effect=add_order)
             headers = {"X-Signvault-Token": client["token"], "content-type": "application/x-www-form-urlencoded"}
             order = b"pair=XBTUSD&type=buy&ordertype=market&volume=1&nonce=1"
-            with ThreadPoolExecutor(1) as pool:
+            with ThreadPoolExecutor(2) as pool:
                 first = pool.submit(api.post, "/proxy/kraken/0/private/AddOrder", content=order, headers=headers)
                 assert sent.acquire(timeout=10)
                 with socket.create_connection(("127.0.0.1", server.port)) as bot:
@@ -418,12 +418,14 @@ class TestKrakenNonces:
                                 + b"".join(f"{k}: {v}\r\n".encode() for k, v in headers.items())
                                 + b"Content-Length: %d\r\n\r\n" % len(order) + order)
                     time.sleep(0.3)  # authorised, it waits for the key's turn; then its bot gives up
+                    # A bot that waits behind it, still connected: its call must go out.
+                    patient = pool.submit(api.post, "/proxy/kraken/0/private/AddOrder", content=order,
+                                          headers=headers)
+                    time.sleep(0.3)
                 time.sleep(0.2)
                 release.set()
-                assert first.result().status_code == 200
-            # Calls on the key go in turn: this one is sent after the abandoned one was dealt with.
-            assert api.post("/proxy/kraken/0/private/AddOrder", content=order, headers=headers).status_code == 200
-        assert orders.call_count == 2
+                assert first.result().status_code == 200 and patient.result().status_code == 200
+        assert orders.call_count == 2  # the first and the patient one; the abandoned one, ahead of it, not
 
     def test_an_order_queued_while_its_key_is_rotated_goes_out_under_the_new_key(
             self, api: TestClient, exchange: Any) -> None:

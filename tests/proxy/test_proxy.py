@@ -312,6 +312,28 @@ def kraken_balance(exchange: Any, secret: str) -> list[int]:
     return seen
 
 
+KRAKEN_ORDER = b"pair=XBTUSD&type=buy&ordertype=market&volume=1&nonce=1"
+
+
+class SlowKrakenOrders:
+    """Kraken's AddOrder, holding every order until `release` is set (the exchange takes its time);
+    `sent` counts the orders that arrived, `keys` their API keys in order."""
+
+    def __init__(self, exchange: Any) -> None:
+        exchange.get("https://api.kraken.com/0/public/Time").respond(
+            json={"error": [], "result": {"unixtime": int(time.time())}})
+        self.sent, self.release = threading.Semaphore(0), threading.Event()
+        self.keys: list[str] = []
+        exchange.post("https://api.kraken.com/0/private/AddOrder").mock(side_effect=self._add_order)
+
+    async def _add_order(self, request: httpx.Request) -> httpx.Response:
+        self.keys.append(request.headers["api-key"])
+        self.sent.release()
+        while not self.release.is_set():
+            await asyncio.sleep(0.01)
+        return httpx.Response(200, json={"error": [], "result": {"txid": [f"T-{len(self.keys)}"]}})
+
+
 class TestKrakenNonces:
     def test_forty_concurrent_calls_get_increasing_nonces_in_order(self, api: TestClient, exchange: Any) -> None:
         secret = base64.b64encode(os.urandom(64)).decode()
@@ -354,19 +376,9 @@ class TestKrakenNonces:
             self, api: TestClient, exchange: Any, change: str, status: int) -> None:
         credential = create_credential(api, exchange="kraken", api_secret=base64.b64encode(os.urandom(64)).decode())
         client = create_client(api, credentials=[credential["id"]])
-        exchange.get("https://api.kraken.com/0/public/Time").respond(
-            json={"error": [], "result": {"unixtime": int(time.time())}})
-        sent, release = threading.Semaphore(0), threading.Event()
-
-        async def add_order(_: httpx.Request) -> httpx.Response:
-            sent.release()
-            while not release.is_set():  # the exchange takes its time with the first order
-                await asyncio.sleep(0.01)
-            return httpx.Response(200, json={"error": [], "result": {"txid": ["T-1"]}})
-
-        orders = exchange.post("https://api.kraken.com/0/private/AddOrder").mock(side_effect=add_order)
+        orders = SlowKrakenOrders(exchange)
         headers = {"X-Signvault-Token": client["token"], "content-type": "application/x-www-form-urlencoded"}
-        order = b"pair=XBTUSD&type=buy&ordertype=market&volume=1&nonce=1"
+        order = KRAKEN_ORDER
         changes = {
             "disable": lambda: api.patch(f"/admin/credentials/{credential['id']}", json={"enabled": False},
                                          headers=ADMIN),
@@ -378,14 +390,14 @@ class TestKrakenNonces:
         }
         with ThreadPoolExecutor(2) as pool:
             first = pool.submit(api.post, "/proxy/kraken/0/private/AddOrder", content=order, headers=headers)
-            assert sent.acquire(timeout=10)
+            assert orders.sent.acquire(timeout=10)
             queued = pool.submit(api.post, "/proxy/kraken/0/private/AddOrder", content=order, headers=headers)
             time.sleep(0.3)  # it is authorised and waits for the key's turn
             assert changes[change]().status_code < 300
-            release.set()
+            orders.release.set()
             assert first.result().status_code == 200
             assert_problem(queued.result(), status)
-        assert orders.call_count == 1
+        assert len(orders.keys) == 1
 
     def test_an_order_whose_bot_hung_up_while_it_waited_for_its_turn_is_not_sent(
             self, settings: Settings, exchange: Any) -> None:
@@ -397,22 +409,12 @@ class TestKrakenNonces:
             credential = create_credential(api, exchange="kraken",
                                            api_secret=base64.b64encode(os.urandom(64)).decode())
             client = create_client(api, credentials=[credential["id"]])
-            exchange.get("https://api.kraken.com/0/public/Time").respond(
-                json={"error": [], "result": {"unixtime": int(time.time())}})
-            sent, release = threading.Semaphore(0), threading.Event()
-
-            async def add_order(_: httpx.Request) -> httpx.Response:
-                sent.release()
-                while not release.is_set():  # the exchange takes its time with the first order
-                    await asyncio.sleep(0.01)
-                return httpx.Response(200, json={"error": [], "result": {"txid": ["T-1"]}})
-
-            orders = exchange.post("https://api.kraken.com/0/private/AddOrder").mock(side_effect=add_order)
+            orders = SlowKrakenOrders(exchange)
             headers = {"X-Signvault-Token": client["token"], "content-type": "application/x-www-form-urlencoded"}
-            order = b"pair=XBTUSD&type=buy&ordertype=market&volume=1&nonce=1"
+            order = KRAKEN_ORDER
             with ThreadPoolExecutor(2) as pool:
                 first = pool.submit(api.post, "/proxy/kraken/0/private/AddOrder", content=order, headers=headers)
-                assert sent.acquire(timeout=10)
+                assert orders.sent.acquire(timeout=10)
                 with socket.create_connection(("127.0.0.1", server.port)) as bot:
                     bot.sendall(b"POST /proxy/kraken/0/private/AddOrder HTTP/1.1\r\nHost: signvault\r\n"
                                 + b"".join(f"{k}: {v}\r\n".encode() for k, v in headers.items())
@@ -423,41 +425,30 @@ class TestKrakenNonces:
                                           headers=headers)
                     time.sleep(0.3)
                 time.sleep(0.2)
-                release.set()
+                orders.release.set()
                 assert first.result().status_code == 200 and patient.result().status_code == 200
-        assert orders.call_count == 2  # the first and the patient one; the abandoned one, ahead of it, not
+        assert len(orders.keys) == 2  # the first and the patient one; the abandoned one, ahead of it, not
 
     def test_an_order_queued_while_its_key_is_rotated_goes_out_under_the_new_key(
             self, api: TestClient, exchange: Any) -> None:
         credential = create_credential(api, exchange="kraken", api_secret=base64.b64encode(os.urandom(64)).decode())
         client = create_client(api, credentials=[credential["id"]])
-        exchange.get("https://api.kraken.com/0/public/Time").respond(
-            json={"error": [], "result": {"unixtime": int(time.time())}})
-        sent, release, keys = threading.Semaphore(0), threading.Event(), []
-
-        async def add_order(request: httpx.Request) -> httpx.Response:
-            keys.append(request.headers["api-key"])
-            sent.release()
-            while not release.is_set():
-                await asyncio.sleep(0.01)
-            return httpx.Response(200, json={"error": [], "result": {"txid": [f"T-{len(keys)}"]}})
-
-        exchange.post("https://api.kraken.com/0/private/AddOrder").mock(side_effect=add_order)
+        orders = SlowKrakenOrders(exchange)
         headers = {"X-Signvault-Token": client["token"], "content-type": "application/x-www-form-urlencoded"}
-        order = b"pair=XBTUSD&type=buy&ordertype=market&volume=1&nonce=1"
+        order = KRAKEN_ORDER
         new_key = "K" + random_secret(40)
         with ThreadPoolExecutor(2) as pool:
             first = pool.submit(api.post, "/proxy/kraken/0/private/AddOrder", content=order, headers=headers)
-            assert sent.acquire(timeout=10)
+            assert orders.sent.acquire(timeout=10)
             queued = pool.submit(api.post, "/proxy/kraken/0/private/AddOrder", content=order, headers=headers)
             time.sleep(0.3)  # it waits for the old key's turn
             rotated = api.post(f"/admin/credentials/{credential['id']}/rotate", params={"force": "true"},
                                headers=ADMIN, json={"api_key": new_key,
                                                     "api_secret": base64.b64encode(os.urandom(64)).decode()})
             assert rotated.status_code == 200, rotated.text
-            release.set()
+            orders.release.set()
             assert first.result().status_code == 200 and queued.result().status_code == 200
-        assert keys[1] == new_key and keys[0] != new_key
+        assert orders.keys[1] == new_key and orders.keys[0] != new_key
 
 
 class TestSign:

@@ -7,9 +7,10 @@ import base64
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import asyncpg
 from fastapi.testclient import TestClient
@@ -145,6 +146,29 @@ def sessions_waiting_on_locks(database_url: str) -> int:
     return asyncio.run(count())
 
 
+def until_blocked(database_url: str, sessions: int, work: Future[Any], *, or_done: bool = False) -> None:
+    """Until `sessions` sessions wait on a lock. `work` finishing first fails, unless `or_done`
+    (the code before a fix did not wait)."""
+    deadline = time.monotonic() + 10
+    while sessions_waiting_on_locks(database_url) < sessions:
+        if work.done():
+            assert or_done, "it did not wait"
+            return
+        assert time.monotonic() < deadline, "nothing waited"
+        time.sleep(0.05)
+
+
+def retire_racing(api: TestClient, database_url: str, pool: ThreadPoolExecutor, lock: TableLock, *,
+                  promote: str, retire: str) -> Any:
+    """Promote one key and ask to retire another while `lock` holds a write under it back, then
+    let the write go: the retirement's answer."""
+    assert api.post(f"/admin/vault/keys/{promote}/promote", headers=ADMIN).status_code == 200
+    retiring = pool.submit(api.post, f"/admin/vault/keys/{retire}/retire", headers=ADMIN)
+    until_blocked(database_url, 2, retiring, or_done=True)
+    lock.release()
+    return retiring.result()
+
+
 def test_a_key_is_not_retired_while_a_row_sealed_under_it_is_being_written(
     tmp_path: Path, database_url_postgres: str, make_client: Callable[[Settings], TestClient],
 ) -> None:
@@ -154,18 +178,10 @@ def test_a_key_is_not_retired_while_a_row_sealed_under_it_is_being_written(
                                     master_keys=SecretStr(f"{MASTER_KEY_A},{MASTER_KEY_B}")))
     with ThreadPoolExecutor(2) as pool, TableLock(database_url_postgres, "credential_versions") as lock:
         creating = pool.submit(api.post, "/admin/credentials", json=credential_body(label="late"), headers=ADMIN)
-        deadline = time.monotonic() + 10
-        while sessions_waiting_on_locks(database_url_postgres) < 1:  # sealed under A, its row waits
-            assert time.monotonic() < deadline and not creating.done(), "the write did not wait"
-            time.sleep(0.05)
-        assert api.post(f"/admin/vault/keys/{KEY_B_ID}/promote", headers=ADMIN).status_code == 200
-        retiring = pool.submit(api.post, f"/admin/vault/keys/{KEY_A_ID}/retire", headers=ADMIN)
-        while sessions_waiting_on_locks(database_url_postgres) < 2 and not retiring.done():
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
-        lock.release()
+        until_blocked(database_url_postgres, 1, creating)  # sealed under A, its row waits
+        retired = retire_racing(api, database_url_postgres, pool, lock, promote=KEY_B_ID, retire=KEY_A_ID)
         assert creating.result().status_code == 201
-        assert_problem(retiring.result(), 409, "master-key-in-use")
+        assert_problem(retired, 409, "master-key-in-use")
     assert sealed_under(api, "late") == KEY_A_ID
 
 
@@ -186,17 +202,9 @@ def test_a_key_rows_are_being_rewrapped_under_is_not_retired_under_them(
     with ThreadPoolExecutor(2) as pool, TableLock(database_url_postgres, "credential_versions") as lock:
         rewrapping = pool.submit(lambda: portal.call(
             lambda: rewrap_all(api.app.state.sessionmaker, ring)))  # type: ignore[attr-defined]
-        deadline = time.monotonic() + 10
-        while sessions_waiting_on_locks(database_url_postgres) < 1:  # its batch's UPDATE waits
-            assert time.monotonic() < deadline and not rewrapping.done(), "the rewrap did not wait"
-            time.sleep(0.05)
-        key_c_id = parse_key(key_c, "c").id
-        assert api.post(f"/admin/vault/keys/{key_c_id}/promote", headers=ADMIN).status_code == 200
-        retiring = pool.submit(api.post, f"/admin/vault/keys/{KEY_B_ID}/retire", headers=ADMIN)
-        while sessions_waiting_on_locks(database_url_postgres) < 2 and not retiring.done():
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
-        lock.release()
+        until_blocked(database_url_postgres, 1, rewrapping)  # its batch's UPDATE waits
+        retired = retire_racing(api, database_url_postgres, pool, lock, promote=parse_key(key_c, "c").id,
+                                retire=KEY_B_ID)
         assert rewrapping.result().rewrapped == 1
-        assert_problem(retiring.result(), 409, "master-key-in-use")
+        assert_problem(retired, 409, "master-key-in-use")
     assert sealed_under(api, "old") == KEY_B_ID

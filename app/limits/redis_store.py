@@ -17,8 +17,13 @@ from app.limits.unshared import Admissions
 
 _COST_OF = "tonumber(string.match(m, ':(%d+)$'))"
 
-# Drops a window's entries older than `window` and takes their cost off its running sum.
-_EVICT = f"""
+# What every script does to a window: read Redis' clock in µs; drop the entries older than
+# `window` and take their cost off the running sum; keep the log and sum a while past the window.
+_WINDOWS = f"""
+local function now_us()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
 local function evict(z, s, now, window)
   local old = redis.call('ZRANGEBYSCORE', z, '-inf', now - window)
   if #old > 0 then
@@ -28,11 +33,15 @@ local function evict(z, s, now, window)
     redis.call('DECRBY', s, freed)
   end
 end
+local function keep(z, s, window)
+  local ttl = math.floor(window / 1000) + 1000
+  redis.call('PEXPIRE', z, ttl)
+  redis.call('PEXPIRE', s, ttl)
+end
 """
 
-_ACQUIRE = _EVICT + f"""
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+_ACQUIRE = _WINDOWS + f"""
+local now = now_us()
 local budgets = tonumber(ARGV[1])
 local cooldowns = tonumber(ARGV[2])
 for c = 1, cooldowns do
@@ -71,16 +80,13 @@ for i = 1, budgets do
   local window, cost = tonumber(ARGV[3 * i + 1]), tonumber(ARGV[3 * i + 2])
   redis.call('ZADD', z, now, id .. ':' .. i .. ':' .. cost)
   spent[3 + i] = redis.call('INCRBY', s, cost)
-  local ttl = math.floor(window / 1000) + 1000
-  redis.call('PEXPIRE', z, ttl)
-  redis.call('PEXPIRE', s, ttl)
+  keep(z, s, window)
 end
 return spent
 """
 
-_RECONCILE = _EVICT + """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+_RECONCILE = _WINDOWS + """
+local now = now_us()
 local z, s = KEYS[1], KEYS[2]
 local window, reported = tonumber(ARGV[1]), tonumber(ARGV[2])
 evict(z, s, now, window)
@@ -88,17 +94,14 @@ local used = tonumber(redis.call('GET', s) or '0')
 if reported > used then
   redis.call('ZADD', z, now, ARGV[3] .. ':0:' .. (reported - used))
   redis.call('INCRBY', s, reported - used)
-  local ttl = math.floor(window / 1000) + 1000
-  redis.call('PEXPIRE', z, ttl)
-  redis.call('PEXPIRE', s, ttl)
+  keep(z, s, window)
 end
 return used
 """
 
 # Adds what a replica admitted on its own while Redis was away; ARGV: window, id, (age, cost) pairs.
-_RECORD = _EVICT + """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+_RECORD = _WINDOWS + """
+local now = now_us()
 local z, s = KEYS[1], KEYS[2]
 local window = tonumber(ARGV[1])
 evict(z, s, now, window)
@@ -112,9 +115,7 @@ for i = 3, #ARGV - 1, 2 do
 end
 if added > 0 then
   redis.call('INCRBY', s, added)
-  local ttl = math.floor(window / 1000) + 1000
-  redis.call('PEXPIRE', z, ttl)
-  redis.call('PEXPIRE', s, ttl)
+  keep(z, s, window)
 end
 return added
 """
@@ -184,7 +185,7 @@ class RedisWindows:
         windows, and open these cooldowns (seconds left) there: one round trip, however many windows."""
         pipe = self._redis.pipeline(transaction=False)
         for key, seconds in cooldowns.items():
-            await self._cool_down(keys=[f"{self._prefix}cd:{key}"], args=[max(1, int(seconds * 1000))], client=pipe)
+            await self.cool_down(key, seconds, client=pipe)
         for budget, pairs in admitted:
             window_us = int(budget.window_s * 1_000_000)
             for start in range(0, len(pairs), _RECORD_BATCH):
@@ -201,8 +202,9 @@ class RedisWindows:
         await self._reconcile(keys=self._keys(budget),
                               args=[int(budget.window_s * 1_000_000), reported_used, uuid.uuid4().hex])
 
-    async def cool_down(self, key: str, seconds: float) -> None:
-        await self._cool_down(keys=[f"{self._prefix}cd:{key}"], args=[max(1, int(seconds * 1000))])
+    async def cool_down(self, key: str, seconds: float, *, client: Any = None) -> None:
+        """`client`: a pipeline to queue it on, instead of sending it now."""
+        await self._cool_down(keys=[f"{self._prefix}cd:{key}"], args=[max(1, int(seconds * 1000))], client=client)
 
     async def cooldown_left(self, key: str) -> float:
         left = await self._redis.pttl(f"{self._prefix}cd:{key}")

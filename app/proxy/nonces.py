@@ -64,12 +64,15 @@ class NonceSource:
             async with asyncio.timeout(self._wait_s):
                 await lock.acquire()
         except TimeoutError:
-            raise CredentialBusy(f"this call waited {self._wait_s:g} s behind earlier ones on the same key and "
-                                 "was not sent", headers={"Retry-After": "1"}) from None
+            raise self._busy("") from None
         try:
             yield
         finally:
             lock.release()
+
+    def _busy(self, where: str) -> CredentialBusy:
+        return CredentialBusy(f"this call waited {self._wait_s:g} s behind earlier ones on the same key{where} "
+                              "and was not sent", headers={"Retry-After": "1"})
 
 
 class RedisNonceSource(NonceSource):
@@ -99,8 +102,7 @@ class RedisNonceSource(NonceSource):
             except redis_failures():
                 raise self._unreachable() from None
             if not acquired:
-                raise CredentialBusy(f"this call waited {self._wait_s:g} s behind earlier ones on the same key "
-                                     "(on other replicas) and was not sent", headers={"Retry-After": "1"})
+                raise self._busy(" (on other replicas)")
             renewing = asyncio.create_task(self._renew(lock))
             try:
                 yield
@@ -129,8 +131,12 @@ class RedisNonceSource(NonceSource):
         """Fail at once while Redis is known to be away, rather than each queued call waiting out
         its own socket timeout in turn."""
         if not self._breaker.answering:
-            raise NonceStoreUnavailable("the shared nonce store (Redis) is unreachable", headers={"Retry-After": "1"})
+            raise _away()
 
     def _unreachable(self) -> NonceStoreUnavailable:
         self._breaker.failed()
-        return NonceStoreUnavailable("the shared nonce store (Redis) is unreachable", headers={"Retry-After": "1"})
+        return _away()
+
+
+def _away() -> NonceStoreUnavailable:
+    return NonceStoreUnavailable("the shared nonce store (Redis) is unreachable", headers={"Retry-After": "1"})

@@ -4,6 +4,7 @@
 as when a host or a firewall drops packets. `refuse()`: every connection is cut and new ones are
 refused, as when the server process is gone. `heal()`: the way is open again on the same port, as
 when the network or the server comes back; connections cut or held meanwhile stay dead.
+`slow(seconds)`: every chunk of bytes is delivered that much later, as over a long way.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ class TcpRelay:
         self.target = (target_host, target_port)
         self.port = 0
         self._holes = threading.Event()
+        self._delay_s = 0.0
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True, name="tcp-relay")
         self._server: asyncio.AbstractServer | None = None
@@ -41,6 +43,9 @@ class TcpRelay:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
         self._loop.close()
+
+    def slow(self, seconds: float) -> None:
+        self._delay_s = seconds
 
     def black_hole(self) -> None:
         self._holes.set()
@@ -88,6 +93,8 @@ class TcpRelay:
         while data := await reader.read(65536):
             while self._holes.is_set():  # held, never delivered
                 await asyncio.sleep(0.05)
+            if self._delay_s:
+                await asyncio.sleep(self._delay_s)
             writer.write(data)
             await writer.drain()
         writer.close()

@@ -20,6 +20,7 @@ log = logging.getLogger("signvault.limits")
 
 OnRedisError = Literal["closed", "local"]
 _CATCH_UP_PASSES = 2
+_COOLDOWN_PASSES = 3
 
 
 class RateLimited(ProblemError):
@@ -53,6 +54,7 @@ class Limiter:
         self.breaker = breaker or RedisBreaker(self._ping)
         self.breaker.when_back(self._catch_up)
         self._unshared = Unshared()
+        self._cooldowns_opened = 0  # cool_down calls so far: one during a catch-up needs another pass
 
     async def admit(self, budgets: Sequence[Budget], cooldowns: Sequence[str], *, exchange: str,
                     trading: bool, scopes: dict[str, str]) -> None:
@@ -114,12 +116,13 @@ class Limiter:
         on every replica) and the requests it admitted (they count against the shared windows).
         Requests go on being admitted locally during each pass, so a second pass takes those; what
         arrives during that one (a round trip's worth) is left uncounted rather than keep Redis
-        (and the Kraken nonces that share its breaker) waiting."""
+        (and the Kraken nonces that share its breaker) waiting. A cooldown opened during a pass is
+        rarer and matters more (a ban must hold on every replica): it gets passes of its own."""
         if self.shared is None:
             return
         windows = 0
         for _ in range(_CATCH_UP_PASSES):
-            taken = self._unshared.take()
+            taken, opened = self._unshared.take(), self._cooldowns_opened
             try:
                 await self.shared.catch_up(taken, self.local.running_cooldowns())
             except BaseException:
@@ -129,10 +132,16 @@ class Limiter:
             if not self._unshared:
                 break
         self._unshared.take()
+        for _ in range(_COOLDOWN_PASSES):
+            if self._cooldowns_opened == opened:
+                break
+            opened = self._cooldowns_opened
+            await self.shared.catch_up((), self.local.running_cooldowns())
         if windows:
             log.info("rate-limit store answers again; %d windows now count what was admitted without it", windows)
 
     async def cool_down(self, key: str, seconds: float) -> None:
+        self._cooldowns_opened += 1
         await self.local.cool_down(key, seconds)
         if self.shared is not None and self.breaker.answering:
             try:

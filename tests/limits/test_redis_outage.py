@@ -52,11 +52,11 @@ async def admitted(limiter: Limiter, times: int, cooldowns: tuple[str, ...] = ()
     return count
 
 
-async def until(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
+async def until(condition: Callable[[], bool], timeout_s: float = 10.0, poll_s: float = 0.05) -> None:
     deadline = time.monotonic() + timeout_s
     while not condition():
         assert time.monotonic() < deadline, "Redis was not used again"
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(poll_s)
 
 
 def run(scenario: Callable[[], Awaitable[None]], redis_url: str, prefix: str) -> None:
@@ -97,6 +97,27 @@ def test_what_one_replica_did_without_redis_holds_on_the_others_once_it_is_back(
             await until(lambda: one.breaker.answering)
             async with replica(relay, redis_prefix) as two:
                 assert await admitted(two, 10) == 5  # the other half of the minute's 10
+                with pytest.raises(ExchangeBanned):
+                    await two.admit([], [BAN], exchange="binance", trading=False, scopes={})
+
+    run(scenario, redis_url, redis_prefix)
+
+
+def test_a_ban_opened_while_redis_is_being_caught_up_holds_on_the_others(
+        relay: TcpRelay, redis_url: str, redis_prefix: str) -> None:
+    async def scenario() -> None:
+        async with replica(relay, redis_prefix) as one:
+            relay.refuse()
+            assert await admitted(one, 3) == 3  # something to catch Redis up on
+            relay.slow(0.2)
+            relay.heal()
+            # The catch-up has taken the ledger and waits for Redis to count it...
+            await until(lambda: not one._unshared, poll_s=0.005)
+            assert not one.breaker.answering
+            await one.cool_down(BAN, 120.0)  # ...when an answer bans the IP
+            await until(lambda: one.breaker.answering)
+            relay.slow(0)
+            async with replica(relay, redis_prefix) as two:
                 with pytest.raises(ExchangeBanned):
                     await two.admit([], [BAN], exchange="binance", trading=False, scopes={})
 

@@ -166,6 +166,22 @@ def _field_name(loc: Iterable[Any]) -> str:
     return ".".join(parts) or "body"
 
 
+def _looks_like_a_field_name(name: object) -> bool:
+    """Ours are short snake_case words; a secret is longer, or mixed case, or holds + / = -."""
+    return isinstance(name, str) and 0 < len(name) <= 32 and name[0].isalpha() and \
+        name.isascii() and name.replace("_", "").isalnum() and name.islower()
+
+
+def _field_problem(error: dict[str, Any]) -> FieldProblem:
+    loc = tuple(error.get("loc", ()))
+    if error.get("type") == "extra_forbidden" and loc and not _looks_like_a_field_name(loc[-1]):
+        # The unknown name is the caller's text: a secret pasted where a name goes would come back
+        # in an answer that clients log.
+        return FieldProblem(field=_field_name(loc[:-1]),
+                            message="an unexpected field, not named here since it may be a secret")
+    return FieldProblem(field=_field_name(loc), message=_clean_message(error.get("msg", "")))
+
+
 def _clean_message(message: str) -> str:
     # Pydantic prefixes errors raised by our validators; the field name already says what failed.
     return message.removeprefix("Value error, ").removeprefix("Assertion failed, ")
@@ -202,9 +218,8 @@ async def _on_problem(_: Request, error: Exception) -> JSONResponse:
 
 def invalid_input(errors: Iterable[Any]) -> InvalidInput:
     """Pydantic's or FastAPI's validation errors as a 422 that names fields, never echoing the input
-    (FastAPI's default body does, secrets included)."""
-    fields = [FieldProblem(field=_field_name(e.get("loc", ())), message=_clean_message(e.get("msg", "")))
-              for e in errors]
+    (FastAPI's default body does, secrets included), nor an unknown name that could be a secret."""
+    fields = [_field_problem(e) for e in errors]
     return InvalidInput("; ".join(f"{e.field}: {e.message}" for e in fields[:5]), errors=fields)
 
 

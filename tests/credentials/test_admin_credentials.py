@@ -163,6 +163,15 @@ class TestCreate:
     def test_unknown_fields_are_refused(self, api: TestClient) -> None:
         field_error(post(api, apisecret="typo"), "apisecret")
 
+    @pytest.mark.parametrize("pasted", ["NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j",
+                                        "kQH5HW/8p1uGOVjbgWA7FunAmGO8lsSUXNsu3eow76sz84Q18fWxnyRzBHCd3pd5",
+                                        "bd7e4a3c-1f0e-4d5a-9c1b-7e2f3a4b5c6d", "0A1B2C3D4E5F60718293A4B5C6D7E8F9"])
+    def test_an_unknown_field_that_may_be_a_secret_is_not_named(self, api: TestClient, pasted: str) -> None:
+        """A secret pasted where a field's name goes: clients log the 422s they get."""
+        response = post(api, **{pasted: "x"})
+        assert "an unexpected field" in field_error(response, "body")
+        assert pasted not in response.text
+
     @pytest.mark.parametrize("raw", [b"{not json", b"[1,2]", b"\xff\xfe", b""])
     def test_malformed_bodies_get_a_problem(self, api: TestClient, raw: bytes) -> None:
         response = api.post("/admin/credentials", content=raw,

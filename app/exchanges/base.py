@@ -250,6 +250,10 @@ class Exchange:
         """The weighted rate the egress IP may send to `host`."""
         return self.ip_rate
 
+    def order_rate_for(self, host: str) -> str | None:
+        """The new orders a credential may send to `host`."""
+        return self.order_rate
+
     def weight(self, request: UpstreamRequest) -> int:
         """What the request costs against `ip_rate`."""
         return 1

@@ -48,6 +48,12 @@ HOSTS_BY_PREFIX = {"/api": SPOT_HOSTS, "/sapi": SPOT_HOSTS, "/fapi": USDM_HOSTS,
 SPOT_IP_RATE, FUTURES_IP_RATE = "6000/minute", "2400/minute"
 FUTURES_HOSTS = frozenset(url.removeprefix("https://") for prefix in ("/fapi", "/dapi")
                           for url in HOSTS_BY_PREFIX[prefix].values())
+# New orders per account: spot's and USDⓈ-M's, each counted on its own (their exchangeInfo's ORDERS).
+# COIN-M and portfolio margin get no budget of ours; their 429s still stop that key's new orders.
+SPOT_ORDER_RATE, USDM_ORDER_RATE = "100/10second;200000/day", "300/10second;1200/minute"
+USDM_HOST_NAMES = frozenset(url.removeprefix("https://") for url in USDM_HOSTS.values())
+UNBUDGETED_ORDER_HOSTS = frozenset(url.removeprefix("https://") for prefix in ("/dapi", "/papi")
+                                   for url in HOSTS_BY_PREFIX[prefix].values()) - USDM_HOST_NAMES
 # HMAC is "deprecated" in Binance's key-type FAQ; Ed25519 is what they recommend.
 KEY_TYPES: tuple[KeyType, ...] = ("hmac", "ed25519", "rsa")
 
@@ -94,6 +100,12 @@ class Binance(Exchange):
     def ip_rate_for(self, host: str) -> str | None:
         # By host, not by exchange id: binance reaches fapi.binance.com for /fapi paths as binanceusdm does.
         return FUTURES_IP_RATE if host in FUTURES_HOSTS else SPOT_IP_RATE
+
+    def order_rate_for(self, host: str) -> str | None:
+        # By host too: `binance` sends /fapi orders to fapi.binance.com, which counts them as futures.
+        if host in USDM_HOST_NAMES:
+            return USDM_ORDER_RATE
+        return None if host in UNBUDGETED_ORDER_HOSTS else self.order_rate
 
     def weight(self, request: UpstreamRequest) -> int:
         return WEIGHTS.get((request.method, request.path), 1)
@@ -196,10 +208,10 @@ class Binance(Exchange):
 SPOT = Binance(
     ExchangeSpec(id="binance", name="Binance", base_urls=SPOT_HOSTS, key_types=KEY_TYPES,
                  hosts_by_prefix=HOSTS_BY_PREFIX),
-    time_path="/api/v3/time", order_rate="100/10second;200000/day",
+    time_path="/api/v3/time", order_rate=SPOT_ORDER_RATE,
 )
 USDM = Binance(
     ExchangeSpec(id="binanceusdm", name="Binance USDⓈ-M futures", base_urls=USDM_HOSTS, key_types=KEY_TYPES,
                  hosts_by_prefix=HOSTS_BY_PREFIX),
-    time_path="/fapi/v1/time", order_rate="300/10second;1200/minute",
+    time_path="/fapi/v1/time", order_rate=USDM_ORDER_RATE,
 )

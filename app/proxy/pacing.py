@@ -49,7 +49,8 @@ def _budgets(adapter: Exchange, host: str, weight: int, share: float, access: st
         key_share = 1.0 if credential_rate else share
         out += [r.budget(f"cred:{credential_id}", share=key_share) for r in rates(credential_rate or adapter.key_rate)]
         if access == "trade" and share < 1.0:
-            out += [r.budget(f"orders:{credential_id}", share=share) for r in rates(adapter.order_rate)]
+            out += [r.budget(_orders_scope(credential_id, host), share=share)
+                    for r in rates(adapter.order_rate_for(host))]
     return tuple(out)
 
 
@@ -63,11 +64,18 @@ def _ip_scope(adapter: Exchange, host: str) -> str:
     return f"ip:{_egress_at(adapter.id, host)}"
 
 
+def _orders_scope(credential_id: str, host: str) -> str:
+    """A key's new orders at one exchange host: Binance counts spot's and futures' apart."""
+    return f"orders:{credential_id}@{host}"
+
+
 def _owner(exchange: str, host: str, credential_id: str | None, scope: str) -> tuple[str, str]:
-    """Whose cooldown: the egress IP at the exchange host, or one key or its new orders (when there
-    is one)."""
+    """Whose cooldown: the egress IP at the exchange host, or one key, or its new orders at that
+    host (when there is a key)."""
     if scope == "ip" or credential_id is None:
         return _egress_at(exchange, host), "ip"
+    if scope == "orders":
+        return f"{exchange}:{_orders_scope(credential_id, host)}", scope
     return f"{exchange}:{scope}:{credential_id}", scope
 
 
@@ -109,7 +117,7 @@ async def observe(limiter: Limiter, prepared: Prepared, response: ExchangeRespon
             metrics.WEIGHT_USED.labels(adapter.id).set(usage.used)
             scope, text = _ip_scope(adapter, prepared.host), adapter.ip_rate_for(prepared.host)
         elif prepared.credential is not None:
-            scope, text = f"orders:{prepared.credential.id}", adapter.order_rate
+            scope, text = _orders_scope(prepared.credential.id, prepared.host), adapter.order_rate_for(prepared.host)
         else:
             continue
         for rate in rates(text):

@@ -15,6 +15,7 @@ from app.limits.limiter import Limiter
 from app.limits.memory import MemoryWindows
 from app.proxy import pacing
 from app.proxy.service import Prepared, adapter_for
+from app.proxy.upstream import ExchangeResponse
 
 CREDENTIAL = GrantedCredential("c1", "binance", "main", "live", ("read", "trade"), None, True, 1)
 CLIENT = SigningClient("b1", "bot", ("read", "trade"), None, (CREDENTIAL,))
@@ -63,7 +64,29 @@ def test_new_orders_keep_a_tenth_of_the_order_budget_for_cancels() -> None:
     def order_budgets(request: Prepared) -> list[tuple[str, int]]:
         return [(b.key, b.limit) for b in pacing.budgets(request) if b.key.startswith("orders:")]
 
-    assert order_budgets(order("/api/v3/order")) == [("orders:c1:10s", 90), ("orders:c1:86400s", 180000)]
-    futures = order("/fapi/v1/order", exchange="binanceusdm")
-    assert order_budgets(futures) == [("orders:c1:10s", 270), ("orders:c1:60s", 1080)]
+    spot = [("orders:c1@api.binance.com:10s", 90), ("orders:c1@api.binance.com:86400s", 180000)]
+    futures = [("orders:c1@fapi.binance.com:10s", 270), ("orders:c1@fapi.binance.com:60s", 1080)]
+    assert order_budgets(order("/api/v3/order")) == spot
+    assert order_budgets(order("/fapi/v1/order", exchange="binanceusdm")) == futures
     assert order_budgets(order("/api/v3/order", "DELETE")) == []
+    # ccxt's `binance` trades futures through /fapi: fapi.binance.com counts those orders, not spot.
+    assert order_budgets(order("/fapi/v1/order")) == futures
+    assert order_budgets(order("/dapi/v1/order")) == []  # COIN-M: its own 429s stop the key, no budget
+
+
+def test_a_futures_order_limit_does_not_stop_the_same_keys_spot_orders() -> None:
+    """Binance's -1015 ("too many new orders") from fapi.binance.com is about futures orders."""
+    limiter = Limiter(MemoryWindows())
+
+    def order(path: str) -> Prepared:
+        return prepared("binance", path)._replace(request=UpstreamRequest("POST", path), access="trade")
+
+    async def scenario() -> None:
+        too_many = b'{"code":-1015,"msg":"Too many new orders; current limit is 300 orders per 10 SECOND."}'
+        answer = ExchangeResponse(429, [], too_many)
+        await pacing.observe(limiter, order("/fapi/v1/order"), answer)
+        with pytest.raises(ProblemError, match="slow down"):
+            await pacing.admit(limiter, order("/fapi/v1/order"))
+        await pacing.admit(limiter, order("/api/v3/order"))
+
+    asyncio.run(scenario())

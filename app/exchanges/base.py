@@ -91,13 +91,17 @@ class Usage:
     used: int
 
 
-def reset_in_s(value: str, *, unit_ms: bool = True) -> float | None:
-    """Seconds until an epoch reset timestamp (ms, or s when unit_ms is False); None if unreadable.
-    A reset already past is fine: a Cooldown holds its seconds between 1 s and MAX_COOLDOWN_S."""
+def reset_in_s(value: str, *, unit_ms: bool | None = True) -> float | None:
+    """Seconds until an epoch reset timestamp (ms, s when unit_ms is False, or when None whichever
+    its size says: 10^11 is in the year 5138 as seconds, in 1973 as milliseconds); None if
+    unreadable. A reset already past is fine: a Cooldown holds its seconds between 1 s and
+    MAX_COOLDOWN_S."""
     try:
-        at = float(value) / (1000 if unit_ms else 1)
+        at = float(value)
     except ValueError:
         return None
+    if unit_ms or (unit_ms is None and at >= 1e11):
+        at /= 1000
     return at - time.time()
 
 

@@ -72,8 +72,10 @@ class Gate(Exchange):
 
     def cooldown(self, status: int, headers: Mapping[str, str], body: bytes) -> Cooldown | None:
         if headers.get("x-gate-ratelimit-requests-remain") == "0":
+            # Gate's docs give no unit; clients in the wild read seconds or milliseconds, and taking
+            # milliseconds for seconds would pause the key for MAX_COOLDOWN_S.
             reset = headers.get("x-gate-ratelimit-reset-timestamp", "")
-            return Cooldown("key", reset_in_s(reset, unit_ms=False) or 1.0)
+            return Cooldown("key", reset_in_s(reset, unit_ms=None) or 1.0)
         return super().cooldown(status, headers, body)
 
     def server_time_ms(self, body: Any) -> int | None:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import time
+
+import pytest
+
 from app.exchanges.registry import get_adapter
 from app.proxy.upstream import ResponseHeaders, _answer
 
@@ -27,6 +31,17 @@ def test_the_adapters_read_their_limits_through_it() -> None:
     assert [(u.scope, u.used) for u in binance.usage(headers)] == [("ip", 21)]
     cooldown = binance.cooldown(429, headers, b"")
     assert cooldown is not None and cooldown.seconds == 7
+
+
+@pytest.mark.parametrize("scale", [1, 1000])
+def test_a_gate_key_out_of_requests_waits_for_the_reset_in_seconds_or_milliseconds(scale: int) -> None:
+    gate = get_adapter("gate")
+    assert gate is not None
+    reset = str(int((time.time() + 5) * scale))
+    headers = ResponseHeaders([(b"x-gate-ratelimit-requests-remain", b"0"),
+                               (b"x-gate-ratelimit-reset-timestamp", reset.encode())])
+    cooldown = gate.cooldown(200, headers, b"{}")
+    assert cooldown is not None and cooldown.scope == "key" and 3 <= cooldown.seconds <= 6
 
 
 def test_an_answer_loses_the_hops_headers_and_those_its_connection_names() -> None:

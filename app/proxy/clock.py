@@ -52,6 +52,10 @@ class ExchangeClock:
         offset = self._offsets.get(key)
         return offset is None or time.monotonic() - offset.synced_at > REFRESH_AFTER_S
 
+    def synced_within(self, key: str, seconds: float) -> bool:
+        offset = self._offsets.get(key)
+        return offset is not None and time.monotonic() - offset.synced_at <= seconds
+
     def learn(self, key: str, server_ms: int, before: int, after: int) -> None:
         """Adopt an offset seen in passing (an HTTP Date header), for exchanges with no time endpoint.
 

@@ -99,6 +99,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await ensure_admin_token(settings, app.state.sessionmaker)
         signing = build_signing(settings, app.state.vault, app.state.readonly_sessionmaker)
         app.state.signing, app.state.redis = signing.service, signing.redis
+        signing.start()
         app.state.egress = EgressMonitor(settings, signing.http)
         app.state.invalidation = Invalidation(signing.redis, settings.redis_prefix)
         app.state.invalidation.on_change(signing.service.clients.forget)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from app import metrics
 from app.errors import ProblemError, ServiceUnavailable
@@ -15,6 +15,9 @@ from app.limits.redis_store import RedisWindows
 from app.limits.unshared import Unshared
 from app.redis_client import RedisBreaker
 from app.redis_client import failures as redis_failures
+
+if TYPE_CHECKING:
+    from app.limits.notices import CooldownNotices
 
 log = logging.getLogger("signvault.limits")
 
@@ -55,6 +58,8 @@ class Limiter:
         self.breaker.when_back(self._catch_up)
         self._unshared = Unshared()
         self._cooldowns_opened = 0  # cool_down calls so far: one during a catch-up needs another pass
+        # With PostgreSQL: how other replicas hear of a cooldown while Redis cannot tell them.
+        self.notices: CooldownNotices | None = None
 
     async def admit(self, budgets: Sequence[Budget], cooldowns: Sequence[str], *, exchange: str,
                     trading: bool, scopes: dict[str, str]) -> None:
@@ -143,11 +148,20 @@ class Limiter:
     async def cool_down(self, key: str, seconds: float) -> None:
         self._cooldowns_opened += 1
         await self.local.cool_down(key, seconds)
-        if self.shared is not None and self.breaker.answering:
+        if self.shared is None:
+            return
+        if self.breaker.answering:
             try:
                 await self.shared.cool_down(key, seconds)
+                return
             except redis_failures() as exc:
                 self._failed(exc)
+        if self.notices is not None:  # Redis is told when it is back; the other replicas now
+            await self.notices.publish(key, seconds)
+
+    def heard_cooldown(self, key: str, seconds: float) -> None:
+        """Another replica opened this cooldown while Redis was away."""
+        self.local.hold_cooldown(key, seconds)
 
     async def reconcile(self, budget: Budget, used: int) -> None:
         await self.local.reconcile(budget, used)

@@ -70,6 +70,10 @@ class MemoryWindows:
             self._sums[budget.key] = self._sums.get(budget.key, 0) + missing
 
     async def cool_down(self, key: str, seconds: float) -> None:
+        self.hold_cooldown(key, seconds)
+
+    def hold_cooldown(self, key: str, seconds: float) -> None:
+        """`cool_down` for callers that cannot await (a notice from another replica)."""
         until = self._clock() + seconds
         self._cooldowns[key] = max(until, self._cooldowns.get(key, 0.0))
 

@@ -28,7 +28,13 @@ class Signing:
     redis: Any | None  # the shared store, when SIGNVAULT_REDIS_URL is set
     http: httpx.AsyncClient  # on the same egress path, for checks off the hot path
 
+    def start(self) -> None:
+        if self.service.limiter.notices is not None:
+            self.service.limiter.notices.start()
+
     async def close(self) -> None:
+        if self.service.limiter.notices is not None:
+            await self.service.limiter.notices.close()
         await self.service.limiter.breaker.close()
         await self.service.upstream.aclose()
         await self.http.aclose()
@@ -52,6 +58,11 @@ def build_signing(settings: Settings, vault: Vault, readonly: async_sessionmaker
               if redis is not None else NonceSource(wait_s))
     limiter = Limiter(RedisWindows(redis, settings.redis_prefix) if redis is not None else None, breaker=breaker,
                       on_redis_error=settings.limits_on_redis_error, replicas=settings.replicas)
+    if redis is not None and not settings.uses_sqlite:
+        from app.limits.notices import CooldownNotices, channel_for  # asyncpg's listener: only on PostgreSQL
+
+        limiter.notices = CooldownNotices(settings.resolved_database_url, channel_for(settings.redis_prefix),
+                                          limiter.heard_cooldown)
     service = SigningService(settings, SigningClients(readonly), SigningKeyCache(vault, readonly), nonces, upstream,
                              limiter)
     return Signing(service, redis, http)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import difflib
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from http import HTTPStatus
-from typing import Any, cast
+from typing import Any, cast, get_args
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -166,20 +167,26 @@ def _field_name(loc: Iterable[Any]) -> str:
     return ".".join(parts) or "body"
 
 
-def _looks_like_a_field_name(name: object) -> bool:
-    """Ours are short snake_case words; a secret is longer, or mixed case, or holds + / = -."""
-    return isinstance(name, str) and 0 < len(name) <= 32 and name[0].isalpha() and \
-        name.isascii() and name.replace("_", "").isalnum() and name.islower()
-
-
-def _field_problem(error: dict[str, Any]) -> FieldProblem:
+def _field_problem(error: dict[str, Any], known: Collection[str]) -> FieldProblem:
     loc = tuple(error.get("loc", ()))
-    if error.get("type") == "extra_forbidden" and loc and not _looks_like_a_field_name(loc[-1]):
-        # The unknown name is the caller's text: a secret pasted where a name goes would come back
-        # in an answer that clients log.
+    if error.get("type") == "extra_forbidden" and loc:
+        # An unknown name is the caller's own text, and a secret pasted where a name goes would come
+        # back in an answer that clients log: it is never repeated, only one of ours suggested.
+        close = difflib.get_close_matches(str(loc[-1]).lower(), known, n=1, cutoff=0.6)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
         return FieldProblem(field=_field_name(loc[:-1]),
-                            message="an unexpected field, not named here since it may be a secret")
+                            message=f"an unexpected field (not named here, in case it holds a secret){hint}")
     return FieldProblem(field=_field_name(loc), message=_clean_message(error.get("msg", "")))
+
+
+def _body_fields(request: Request) -> tuple[str, ...]:
+    """The fields the route's body model takes, to suggest for a misspelt one."""
+    body = getattr(request.scope.get("route"), "body_field", None)
+    annotation = getattr(getattr(body, "field_info", None), "annotation", None)
+    for candidate in (annotation, *get_args(annotation)):
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return tuple(candidate.model_fields)
+    return ()
 
 
 def _clean_message(message: str) -> str:
@@ -216,16 +223,17 @@ async def _on_problem(_: Request, error: Exception) -> JSONResponse:
     return problem_response(answered(exc), exc.headers)
 
 
-def invalid_input(errors: Iterable[Any]) -> InvalidInput:
+def invalid_input(errors: Iterable[Any], known: Collection[str] = ()) -> InvalidInput:
     """Pydantic's or FastAPI's validation errors as a 422 that names fields, never echoing the input
-    (FastAPI's default body does, secrets included), nor an unknown name that could be a secret."""
-    fields = [_field_problem(e) for e in errors]
+    (FastAPI's default body does, secrets included), nor an unknown field's name. `known`: the
+    body's own fields, one of which is suggested for an unknown one."""
+    fields = [_field_problem(e, known) for e in errors]
     return InvalidInput("; ".join(f"{e.field}: {e.message}" for e in fields[:5]), errors=fields)
 
 
-async def _on_validation(_: Request, error: Exception) -> JSONResponse:
+async def _on_validation(request: Request, error: Exception) -> JSONResponse:
     exc = cast(RequestValidationError, error)
-    return problem_response(invalid_input(exc.errors()).to_problem())
+    return problem_response(invalid_input(exc.errors(), _body_fields(request)).to_problem())
 
 
 async def _on_http_exception(_: Request, error: Exception) -> JSONResponse:

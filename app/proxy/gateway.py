@@ -202,7 +202,7 @@ def _sign_request(raw: bytes, content_type: str | None) -> SignRequest:
     try:
         return SignRequest.model_validate_json(raw)
     except ValidationError as exc:
-        raise invalid_input(exc.errors(include_input=False)) from None
+        raise invalid_input(exc.errors(include_input=False), tuple(SignRequest.model_fields)) from None
 
 
 async def _forward_once(store: IdempotencyStore, service: SigningService, prepared: Prepared, client: SigningClient,

@@ -138,7 +138,8 @@ def test_a_rotated_key_is_unchecked_again_for_sign(api: TestClient, exchange: An
     (b"", "application/json", "body"),
     (b'{"credential": "spot", "method": "GET"', "application/json", "body"),  # not JSON
     (b"credential=spot&method=GET&path=/x", "application/x-www-form-urlencoded", "body"),
-    (b'{"credential": "spot", "method": "GET", "path": "/x", "secret": "hunter2"}', "application/json", "secret"),
+    (b'{"credential": "spot", "method": "GET", "path": "/x", "secret": "hunter2"}', "application/json", "body"),
+    (b'{"credential": "spot", "method": "GET", "path": "/x", "hunter2": 1}', "application/json", "body"),
     (b'{"credential": "spot", "method": "TRACE", "path": "/x"}', None, "method"),
 ])
 def test_sign_refuses_bodies_as_fastapi_would_naming_fields_never_echoing(

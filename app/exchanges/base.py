@@ -254,9 +254,10 @@ class Exchange:
         """The weighted rate the egress IP may send to `host`."""
         return self.ip_rate
 
-    def order_rate_for(self, host: str) -> str | None:
-        """The new orders a credential may send to `host`."""
-        return self.order_rate
+    def order_count(self, path: str) -> tuple[str, str | None]:
+        """Which of a key's order counts a new order at `path` draws on (named where the exchange
+        keeps several, one per market), and that count's rate."""
+        return "", self.order_rate
 
     def weight(self, request: UpstreamRequest) -> int:
         """What the request costs against `ip_rate`."""

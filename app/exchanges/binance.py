@@ -48,12 +48,12 @@ HOSTS_BY_PREFIX = {"/api": SPOT_HOSTS, "/sapi": SPOT_HOSTS, "/fapi": USDM_HOSTS,
 SPOT_IP_RATE, FUTURES_IP_RATE = "6000/minute", "2400/minute"
 FUTURES_HOSTS = frozenset(url.removeprefix("https://") for prefix in ("/fapi", "/dapi")
                           for url in HOSTS_BY_PREFIX[prefix].values())
-# New orders per account: spot's and USDⓈ-M's, each counted on its own (their exchangeInfo's ORDERS).
+# New orders per account, counted apart per market (spot's and USDⓈ-M's exchangeInfo ORDERS), by
+# path whichever id, host or base URL sends them: ccxt's `binance` trades futures through /fapi.
 # COIN-M and portfolio margin get no budget of ours; their 429s still stop that key's new orders.
 SPOT_ORDER_RATE, USDM_ORDER_RATE = "100/10second;200000/day", "300/10second;1200/minute"
-USDM_HOST_NAMES = frozenset(url.removeprefix("https://") for url in USDM_HOSTS.values())
-UNBUDGETED_ORDER_HOSTS = frozenset(url.removeprefix("https://") for prefix in ("/dapi", "/papi")
-                                   for url in HOSTS_BY_PREFIX[prefix].values()) - USDM_HOST_NAMES
+ORDER_COUNTS = (("/api/", "spot", SPOT_ORDER_RATE), ("/sapi/", "spot", SPOT_ORDER_RATE),
+                ("/fapi/", "usdm", USDM_ORDER_RATE), ("/dapi/", "coinm", None), ("/papi/", "pm", None))
 # HMAC is "deprecated" in Binance's key-type FAQ; Ed25519 is what they recommend.
 KEY_TYPES: tuple[KeyType, ...] = ("hmac", "ed25519", "rsa")
 
@@ -92,20 +92,21 @@ class Binance(Exchange):
     key_rate = None  # Binance limits by IP weight and by orders per account, not by requests per key
     signature_binds_endpoint = False
 
-    def __init__(self, spec: ExchangeSpec, time_path: str, order_rate: str) -> None:
+    def __init__(self, spec: ExchangeSpec, time_path: str, market: str, order_rate: str) -> None:
         self.spec = spec
         self.time_path = time_path
+        self.market = market
         self.order_rate = order_rate
 
     def ip_rate_for(self, host: str) -> str | None:
         # By host, not by exchange id: binance reaches fapi.binance.com for /fapi paths as binanceusdm does.
         return FUTURES_IP_RATE if host in FUTURES_HOSTS else SPOT_IP_RATE
 
-    def order_rate_for(self, host: str) -> str | None:
-        # By host too: `binance` sends /fapi orders to fapi.binance.com, which counts them as futures.
-        if host in USDM_HOST_NAMES:
-            return USDM_ORDER_RATE
-        return None if host in UNBUDGETED_ORDER_HOSTS else self.order_rate
+    def order_count(self, path: str) -> tuple[str, str | None]:
+        for prefix, market, rate in ORDER_COUNTS:
+            if path.startswith(prefix):
+                return market, rate
+        return self.market, self.order_rate
 
     def weight(self, request: UpstreamRequest) -> int:
         return WEIGHTS.get((request.method, request.path), 1)
@@ -208,10 +209,10 @@ class Binance(Exchange):
 SPOT = Binance(
     ExchangeSpec(id="binance", name="Binance", base_urls=SPOT_HOSTS, key_types=KEY_TYPES,
                  hosts_by_prefix=HOSTS_BY_PREFIX),
-    time_path="/api/v3/time", order_rate=SPOT_ORDER_RATE,
+    time_path="/api/v3/time", market="spot", order_rate=SPOT_ORDER_RATE,
 )
 USDM = Binance(
     ExchangeSpec(id="binanceusdm", name="Binance USDⓈ-M futures", base_urls=USDM_HOSTS, key_types=KEY_TYPES,
                  hosts_by_prefix=HOSTS_BY_PREFIX),
-    time_path="/fapi/v1/time", order_rate=USDM_ORDER_RATE,
+    time_path="/fapi/v1/time", market="usdm", order_rate=USDM_ORDER_RATE,
 )

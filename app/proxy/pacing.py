@@ -33,24 +33,26 @@ def rates(text: str | None) -> tuple[Rate, ...]:
 
 def budgets(prepared: Prepared) -> tuple[Budget, ...]:
     adapter, credential, client = prepared.adapter, prepared.credential, prepared.client
-    share = 1.0 if adapter.is_cancel(prepared.request) else NORMAL_SHARE
-    return _budgets(adapter, prepared.host, adapter.weight(prepared.request), share, prepared.access,
+    cancel = adapter.is_cancel(prepared.request)
+    new_order = prepared.access == "trade" and not cancel and credential is not None
+    market, order_rate = adapter.order_count(prepared.request.path) if new_order else ("", None)
+    return _budgets(adapter, prepared.host, adapter.weight(prepared.request), 1.0 if cancel else NORMAL_SHARE,
                     client.id if client else None, client.rate_limit if client else None,
-                    credential.id if credential else None, credential.rate_limit if credential else None)
+                    credential.id if credential else None, credential.rate_limit if credential else None,
+                    market, order_rate)
 
 
 @lru_cache(maxsize=16384)  # the same few shapes per client and key: built once, not per request
-def _budgets(adapter: Exchange, host: str, weight: int, share: float, access: str, client_id: str | None,
-             client_rate: str | None, credential_id: str | None, credential_rate: str | None) -> tuple[Budget, ...]:
+def _budgets(adapter: Exchange, host: str, weight: int, share: float, client_id: str | None,
+             client_rate: str | None, credential_id: str | None, credential_rate: str | None,
+             market: str, order_rate: str | None) -> tuple[Budget, ...]:
     out = [r.budget(f"client:{client_id}") for r in rates(client_rate)] if client_id is not None else []
     out += [r.budget(_ip_scope(adapter, host), weight, share=share) for r in rates(adapter.ip_rate_for(host))]
     if credential_id is not None:
         # An operator's own rate_limit is honoured exactly; the exchange's default keeps the headroom.
         key_share = 1.0 if credential_rate else share
         out += [r.budget(f"cred:{credential_id}", share=key_share) for r in rates(credential_rate or adapter.key_rate)]
-        if access == "trade" and share < 1.0:
-            out += [r.budget(_orders_scope(credential_id, host), share=share)
-                    for r in rates(adapter.order_rate_for(host))]
+        out += [r.budget(_orders_scope(credential_id, market), share=share) for r in rates(order_rate)]
     return tuple(out)
 
 
@@ -64,37 +66,41 @@ def _ip_scope(adapter: Exchange, host: str) -> str:
     return f"ip:{_egress_at(adapter.id, host)}"
 
 
-def _orders_scope(credential_id: str, host: str) -> str:
-    """A key's new orders at one exchange host: Binance counts spot's and futures' apart."""
-    return f"orders:{credential_id}@{host}"
+def _orders_scope(credential_id: str, market: str) -> str:
+    """A key's new orders, per market where the exchange counts them apart (Binance spot, USDⓈ-M)."""
+    return f"orders:{credential_id}@{market}" if market else f"orders:{credential_id}"
 
 
-def _owner(exchange: str, host: str, credential_id: str | None, scope: str) -> tuple[str, str]:
-    """Whose cooldown: the egress IP at the exchange host, or one key, or its new orders at that
-    host (when there is a key)."""
+def _owner(exchange: str, host: str, credential_id: str | None, scope: str, market: str = "") -> tuple[str, str]:
+    """Whose cooldown: the egress IP at the exchange host, or one key, or its new orders in a
+    market, whichever id of the family sent them (when there is a key)."""
     if scope == "ip" or credential_id is None:
         return _egress_at(exchange, host), "ip"
     if scope == "orders":
-        return f"{exchange}:{_orders_scope(credential_id, host)}", scope
+        return f"{family(exchange)}:{_orders_scope(credential_id, market)}", scope
     return f"{exchange}:{scope}:{credential_id}", scope
 
 
 def _cooldown_owner(prepared: Prepared, scope: str) -> tuple[str, str]:
     credential = prepared.credential
-    return _owner(prepared.adapter.id, prepared.host, credential.id if credential is not None else None, scope)
+    market = prepared.adapter.order_count(prepared.request.path)[0] if scope == "orders" else ""
+    return _owner(prepared.adapter.id, prepared.host, credential.id if credential is not None else None, scope,
+                  market)
 
 
 def cooldown_keys(prepared: Prepared) -> tuple[str, ...]:
-    credential = prepared.credential
-    new_order = prepared.access == "trade" and not prepared.adapter.is_cancel(prepared.request)
-    return _cooldown_keys(prepared.adapter.id, prepared.host, credential.id if credential is not None else None,
-                          new_order)
+    adapter, credential = prepared.adapter, prepared.credential
+    new_order = prepared.access == "trade" and not adapter.is_cancel(prepared.request)
+    market = adapter.order_count(prepared.request.path)[0] if new_order else ""
+    return _cooldown_keys(adapter.id, prepared.host, credential.id if credential is not None else None,
+                          new_order, market)
 
 
 @lru_cache(maxsize=16384)
-def _cooldown_keys(exchange: str, host: str, credential_id: str | None, new_order: bool) -> tuple[str, ...]:
+def _cooldown_keys(exchange: str, host: str, credential_id: str | None, new_order: bool,
+                   market: str) -> tuple[str, ...]:
     scopes = ("ip",) if credential_id is None else ("ip", "key", "orders") if new_order else ("ip", "key")
-    return tuple(cooldown_key(*_owner(exchange, host, credential_id, scope), kind)
+    return tuple(cooldown_key(*_owner(exchange, host, credential_id, scope, market), kind)
                  for scope in scopes for kind in ("ban", "throttle"))
 
 
@@ -117,7 +123,8 @@ async def observe(limiter: Limiter, prepared: Prepared, response: ExchangeRespon
             metrics.WEIGHT_USED.labels(adapter.id).set(usage.used)
             scope, text = _ip_scope(adapter, prepared.host), adapter.ip_rate_for(prepared.host)
         elif prepared.credential is not None:
-            scope, text = _orders_scope(prepared.credential.id, prepared.host), adapter.order_rate_for(prepared.host)
+            market, text = adapter.order_count(prepared.request.path)
+            scope = _orders_scope(prepared.credential.id, market)
         else:
             continue
         for rate in rates(text):

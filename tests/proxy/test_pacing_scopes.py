@@ -64,29 +64,33 @@ def test_new_orders_keep_a_tenth_of_the_order_budget_for_cancels() -> None:
     def order_budgets(request: Prepared) -> list[tuple[str, int]]:
         return [(b.key, b.limit) for b in pacing.budgets(request) if b.key.startswith("orders:")]
 
-    spot = [("orders:c1@api.binance.com:10s", 90), ("orders:c1@api.binance.com:86400s", 180000)]
-    futures = [("orders:c1@fapi.binance.com:10s", 270), ("orders:c1@fapi.binance.com:60s", 1080)]
+    spot = [("orders:c1@spot:10s", 90), ("orders:c1@spot:86400s", 180000)]
+    futures = [("orders:c1@usdm:10s", 270), ("orders:c1@usdm:60s", 1080)]
     assert order_budgets(order("/api/v3/order")) == spot
     assert order_budgets(order("/fapi/v1/order", exchange="binanceusdm")) == futures
     assert order_budgets(order("/api/v3/order", "DELETE")) == []
-    # ccxt's `binance` trades futures through /fapi: fapi.binance.com counts those orders, not spot.
+    # Counted per market, whichever id sends them: ccxt's `binance` trades futures through /fapi,
+    # and `binanceusdm` reaches spot through /api.
     assert order_budgets(order("/fapi/v1/order")) == futures
+    assert order_budgets(order("/api/v3/order", exchange="binanceusdm")) == spot
     assert order_budgets(order("/dapi/v1/order")) == []  # COIN-M: its own 429s stop the key, no budget
 
 
-def test_a_futures_order_limit_does_not_stop_the_same_keys_spot_orders() -> None:
-    """Binance's -1015 ("too many new orders") from fapi.binance.com is about futures orders."""
+@pytest.mark.parametrize("stopped_via", ["binance", "binanceusdm"])
+def test_a_futures_order_limit_stops_the_keys_futures_orders_by_either_id_and_not_its_spot_ones(
+        stopped_via: str) -> None:
+    """Binance's -1015 ("too many new orders") from futures is about that account's futures orders."""
     limiter = Limiter(MemoryWindows())
 
-    def order(path: str) -> Prepared:
-        return prepared("binance", path)._replace(request=UpstreamRequest("POST", path), access="trade")
+    def order(path: str, exchange: str = "binance") -> Prepared:
+        return prepared(exchange, path)._replace(request=UpstreamRequest("POST", path), access="trade")
 
     async def scenario() -> None:
         too_many = b'{"code":-1015,"msg":"Too many new orders; current limit is 300 orders per 10 SECOND."}'
-        answer = ExchangeResponse(429, [], too_many)
-        await pacing.observe(limiter, order("/fapi/v1/order"), answer)
-        with pytest.raises(ProblemError, match="slow down"):
-            await pacing.admit(limiter, order("/fapi/v1/order"))
-        await pacing.admit(limiter, order("/api/v3/order"))
+        await pacing.observe(limiter, order("/fapi/v1/order", stopped_via), ExchangeResponse(429, [], too_many))
+        for exchange in ("binance", "binanceusdm"):
+            with pytest.raises(ProblemError, match="slow down"):
+                await pacing.admit(limiter, order("/fapi/v1/order", exchange))
+            await pacing.admit(limiter, order("/api/v3/order", exchange))
 
     asyncio.run(scenario())

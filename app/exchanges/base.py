@@ -367,8 +367,6 @@ class Exchange:
     # Bytes that appear in the exchange's "timestamp outside the window" error; a cheap pre-filter so
     # that ordinary responses are never parsed.
     timestamp_error_marker: bytes | None = None
-    # A status the exchange gives a stale timestamp without saying so (Coinbase's 401), among others.
-    maybe_timestamp_status: int | None = None
 
     def ws_login(self, key: SigningKey, moment: Moment, options: Mapping[str, str]) -> dict[str, Any]:
         """The signed WebSocket login message, for exchanges that authenticate WebSockets so."""

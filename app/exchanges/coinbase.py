@@ -65,9 +65,6 @@ class Coinbase(Exchange):
                   "uri": f"{request.method} {request.host}{request.path}"}
         return request.with_headers(authorization=f"Bearer {jwt(key.private_key, header, claims)}")
 
-    # An expired or not-yet-valid JWT gets the same bare 401 as a wrong key or an IP not allowed.
-    maybe_timestamp_status = 401
-
     def server_time_ms(self, body: Any) -> int | None:
         try:
             return int(body["epochMillis"])

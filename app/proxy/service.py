@@ -48,9 +48,6 @@ from app.settings import Settings
 READ_RETRIES = 2
 BACKOFF_S = 0.2
 RETRYABLE_STATUSES = frozenset({502, 503, 504})
-# An answer that may mean a stale timestamp, but does not say so, resyncs and resends only when the
-# clock was last synced longer ago than this: a wrong key then costs one more call at most this often.
-SUSPECT_CLOCK_AFTER_S = 30.0
 # Gate's WebSocket trading channels (spot.order_place, futures.order_batch_place, ...); order_status
 # and order_list only read.
 WS_ORDER_CHANNEL = re.compile(r"\.order_(?!status|list)", re.IGNORECASE)
@@ -284,20 +281,11 @@ class SigningService:
             response = await self._send(prepared, prepared.request)
         else:
             response = await self._send_signed(prepared, caller, fresh_clock=False)
-            if self._refused_for_time(prepared, response):
+            if prepared.adapter.refused_timestamp(response.status, response.body):
                 await pacing.admit(self.limiter, prepared)
                 response = await self._send_signed(prepared, caller, fresh_clock=True)
         await pacing.observe(self.limiter, prepared, response)
         return response
-
-    def _refused_for_time(self, prepared: Prepared, response: ExchangeResponse) -> bool:
-        """The exchange refused the timestamp (nothing was executed), or may have: an answer that
-        does not say why counts when the clock's offset is old enough to have gone stale."""
-        adapter = prepared.adapter
-        if adapter.refused_timestamp(response.status, response.body):
-            return True
-        return response.status == adapter.maybe_timestamp_status and \
-            not self.clock.synced_within(self._clock_key(prepared), SUSPECT_CLOCK_AFTER_S)
 
     async def _send_signed(self, prepared: Prepared, caller: Caller | None, *, fresh_clock: bool) -> ExchangeResponse:
         if prepared.credential is None:

@@ -90,30 +90,6 @@ def test_an_exchange_without_a_time_endpoint_is_followed_by_its_date_header(
     assert sim.config.received[-1].verdict == "accepted"  # no refusal once the offset is known
 
 
-def test_coinbase_refusing_a_jwt_after_its_clock_moved_is_resynced_and_resent(
-    gateway: TestClient, sim: SimulatorServer, monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Coinbase answers an expired JWT with the bare 401 it gives a wrong key. Its clock (or ours)
-    moved 5 minutes since the last sync: the next call is refused, resynced and resent once."""
-    case = CASES["coinbase"]
-    headers = enrol(gateway, sim, case)
-    assert call(gateway, case, headers, case.read).status_code == 200
-    sim.config.clock_offset_ms = 300_000
-    monkeypatch.setattr("app.proxy.service.SUSPECT_CLOCK_AFTER_S", 0.0)  # as if synced a while ago
-    response = call(gateway, case, headers, case.order)
-    assert response.status_code == 200, response.text
-    assert [r.verdict for r in sim.config.received if r.path == case.order[1]] == ["bad_timestamp", "accepted"]
-
-
-def test_a_coinbase_401_just_after_a_sync_is_not_resent(gateway: TestClient, sim: SimulatorServer) -> None:
-    """A wrong key's 401 costs one call, not two, while the clock is fresh."""
-    case = CASES["coinbase"]
-    headers = enrol(gateway, sim, case)
-    sim.config.remove_account("coinbase", case.api_key)  # revoked at the exchange
-    assert call(gateway, case, headers, case.read).status_code == 401
-    assert len([r for r in sim.config.received if r.path == case.read[1].split("?")[0]]) == 1
-
-
 def test_the_exchanges_ip_whitelist_refusal_passes_through(gateway: TestClient, sim: SimulatorServer) -> None:
     case = CASES["binance"]
     headers = enrol(gateway, sim, case, ip_whitelist={"127.0.0.2"})  # signvault leaves from 127.0.0.1

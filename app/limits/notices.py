@@ -26,6 +26,7 @@ from app.exchanges.base import MAX_COOLDOWN_S
 log = logging.getLogger("signvault.limits")
 
 RECONNECT_S = 1.0
+SEND_TIMEOUT_S = 2.0  # a notice goes out on the answer's way back to a bot: never wait long for it
 MAX_KEY_LENGTH = 300
 
 # (cooldown key, seconds left), for a replica to hold as its own.
@@ -80,9 +81,9 @@ class CooldownNotices:
         if connection is None:
             return
         try:
-            async with self._sending:
+            async with asyncio.timeout(SEND_TIMEOUT_S), self._sending:
                 await connection.execute("SELECT pg_notify($1, $2)", self._channel, notice(key, seconds))
-        except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError) as exc:
+        except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError, TimeoutError) as exc:
             log.warning("could not tell the other replicas of a cooldown (%s)", type(exc).__name__)
 
     def _on_notice(self, _connection: Any, _pid: int, _channel: str, payload: str) -> None:
@@ -106,6 +107,6 @@ class CooldownNotices:
                     self.listening.clear()
                     with contextlib.suppress(Exception):
                         await connection.close(timeout=2)
-            except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError, TimeoutError) as exc:
+            except Exception as exc:  # whatever it is, the loop goes on: notices are best effort
                 log.warning("cooldown notices from other replicas lost (%s); retrying", type(exc).__name__)
             await asyncio.sleep(RECONNECT_S)

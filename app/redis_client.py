@@ -12,6 +12,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
+from app.tasks import stop
+
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
@@ -71,10 +73,7 @@ class RedisBreaker:
             self._probing = asyncio.create_task(self._until_it_answers())
 
     async def close(self) -> None:
-        if self._probing is not None:
-            self._probing.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._probing
+        await stop(self._probing)
 
     async def _until_it_answers(self) -> None:
         tries = 0

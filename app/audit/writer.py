@@ -13,7 +13,6 @@ other databases through the app's engine (asyncpg pipelines the executemany).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import deque
@@ -27,6 +26,7 @@ from app import metrics
 from app.audit.models import AuditEvent
 from app.audit.sqlite_batches import LATE_S, SLICE, SqliteBatches
 from app.db import sqlite_file, table_of
+from app.tasks import stop
 
 log = logging.getLogger("signvault.audit")
 
@@ -78,10 +78,7 @@ class AuditWriter:
                 await self._write(rows)
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await stop(self._task)
         await self.flush()  # after a flush still in progress (it holds the lock), what is queued
         while self._rows:  # shutdown: until the last row is in
             await self.flush()

@@ -7,7 +7,6 @@ also expire on their own (a few seconds), which bounds staleness if a message is
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 from fastapi import Depends, Request
 
 from app.redis_client import failures as redis_failures
+from app.tasks import stop
 
 log = logging.getLogger("signvault.cache")
 
@@ -46,10 +46,7 @@ class Invalidation:
             self._task = asyncio.create_task(self._listen())
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await stop(self._task)
 
     async def _listen(self) -> None:
         while True:

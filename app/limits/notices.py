@@ -22,6 +22,7 @@ import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy.engine import make_url
 
 from app.exchanges.base import MAX_COOLDOWN_S
+from app.tasks import stop
 
 log = logging.getLogger("signvault.limits")
 
@@ -70,10 +71,7 @@ class CooldownNotices:
         self._task = asyncio.create_task(self._listen())
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await stop(self._task)
 
     async def publish(self, key: str, seconds: float) -> None:
         """Tell every replica, this one too (it holds the cooldown already)."""

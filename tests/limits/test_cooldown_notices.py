@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
-from urllib.parse import urlsplit
 
 import asyncpg
-import pytest
 from fastapi.testclient import TestClient
 
 from app.limits.limiter import ExchangeBanned, ExchangeCoolingDown, Limiter
@@ -23,13 +21,6 @@ from tests.conftest import _asyncpg_dsn, make_settings
 from tests.tcp_relay import TcpRelay
 
 BAN, THROTTLE = "binance@api.binance.com:ip:ban", "okx:key:c1:throttle"
-
-
-@pytest.fixture
-def relay(redis_url: str) -> Iterator[TcpRelay]:
-    target = urlsplit(redis_url)
-    with TcpRelay(target.hostname or "127.0.0.1", target.port or 6379) as relay:
-        yield relay
 
 
 @asynccontextmanager

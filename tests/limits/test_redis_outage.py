@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from urllib.parse import urlsplit
 
 import pytest
 
@@ -21,13 +20,6 @@ from tests.tcp_relay import TcpRelay
 
 TEN_A_MINUTE = Budget("cred:outage:60s", 10, 60.0)
 BAN = "binance:ip:ban"
-
-
-@pytest.fixture
-def relay(redis_url: str) -> Iterator[TcpRelay]:
-    target = urlsplit(redis_url)
-    with TcpRelay(target.hostname or "127.0.0.1", target.port or 6379) as relay:
-        yield relay
 
 
 @asynccontextmanager

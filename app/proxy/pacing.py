@@ -31,11 +31,22 @@ def rates(text: str | None) -> tuple[Rate, ...]:
     return parse_rates(text) if text else ()
 
 
+def _kind(prepared: Prepared) -> tuple[bool, tuple[str, str | None] | None]:
+    """Whether the request is a cancel and, for a key's new order, the order count it draws on
+    (market, rate): what both its budgets and its cooldowns depend on, worked out once."""
+    cancel = prepared.adapter.is_cancel(prepared.request)
+    if prepared.access != "trade" or cancel or prepared.credential is None:
+        return cancel, None
+    return cancel, prepared.adapter.order_count(prepared.request.path)
+
+
 def budgets(prepared: Prepared) -> tuple[Budget, ...]:
+    return _budgets_of(prepared, *_kind(prepared))
+
+
+def _budgets_of(prepared: Prepared, cancel: bool, order: tuple[str, str | None] | None) -> tuple[Budget, ...]:
     adapter, credential, client = prepared.adapter, prepared.credential, prepared.client
-    cancel = adapter.is_cancel(prepared.request)
-    new_order = prepared.access == "trade" and not cancel and credential is not None
-    market, order_rate = adapter.order_count(prepared.request.path) if new_order else ("", None)
+    market, order_rate = order or ("", None)
     return _budgets(adapter, prepared.host, adapter.weight(prepared.request), 1.0 if cancel else NORMAL_SHARE,
                     client.id if client else None, client.rate_limit if client else None,
                     credential.id if credential else None, credential.rate_limit if credential else None,
@@ -89,11 +100,13 @@ def _cooldown_owner(prepared: Prepared, scope: str) -> tuple[str, str]:
 
 
 def cooldown_keys(prepared: Prepared) -> tuple[str, ...]:
-    adapter, credential = prepared.adapter, prepared.credential
-    new_order = prepared.access == "trade" and not adapter.is_cancel(prepared.request)
-    market = adapter.order_count(prepared.request.path)[0] if new_order else ""
-    return _cooldown_keys(adapter.id, prepared.host, credential.id if credential is not None else None,
-                          new_order, market)
+    return _cooldown_keys_of(prepared, _kind(prepared)[1])
+
+
+def _cooldown_keys_of(prepared: Prepared, order: tuple[str, str | None] | None) -> tuple[str, ...]:
+    credential = prepared.credential
+    return _cooldown_keys(prepared.adapter.id, prepared.host, credential.id if credential is not None else None,
+                          order is not None, order[0] if order else "")
 
 
 @lru_cache(maxsize=16384)
@@ -105,8 +118,9 @@ def _cooldown_keys(exchange: str, host: str, credential_id: str | None, new_orde
 
 
 async def admit(limiter: Limiter, prepared: Prepared) -> None:
-    await limiter.admit(budgets(prepared), cooldown_keys(prepared), exchange=prepared.adapter.id,
-                        trading=prepared.access in ("trade", "withdraw"), scopes=SCOPES)
+    cancel, order = _kind(prepared)
+    await limiter.admit(_budgets_of(prepared, cancel, order), _cooldown_keys_of(prepared, order),
+                        exchange=prepared.adapter.id, trading=prepared.access in ("trade", "withdraw"), scopes=SCOPES)
 
 
 async def observe(limiter: Limiter, prepared: Prepared, response: ExchangeResponse) -> None:

@@ -44,6 +44,11 @@ async def admitted(limiter: Limiter, times: int, cooldowns: tuple[str, ...] = ()
     return count
 
 
+async def assert_banned(limiter: Limiter) -> None:
+    with pytest.raises(ExchangeBanned):
+        await limiter.admit([], [BAN], exchange="binance", trading=False, scopes={})
+
+
 async def until(condition: Callable[[], bool], timeout_s: float = 10.0, poll_s: float = 0.05) -> None:
     deadline = time.monotonic() + timeout_s
     while not condition():
@@ -89,8 +94,7 @@ def test_what_one_replica_did_without_redis_holds_on_the_others_once_it_is_back(
             await until(lambda: one.breaker.answering)
             async with replica(relay, redis_prefix) as two:
                 assert await admitted(two, 10) == 5  # the other half of the minute's 10
-                with pytest.raises(ExchangeBanned):
-                    await two.admit([], [BAN], exchange="binance", trading=False, scopes={})
+                await assert_banned(two)
 
     run(scenario, redis_url, redis_prefix)
 
@@ -110,8 +114,7 @@ def test_a_ban_opened_while_redis_is_being_caught_up_holds_on_the_others(
             await until(lambda: one.breaker.answering)
             relay.slow(0)
             async with replica(relay, redis_prefix) as two:
-                with pytest.raises(ExchangeBanned):
-                    await two.admit([], [BAN], exchange="binance", trading=False, scopes={})
+                await assert_banned(two)
 
     run(scenario, redis_url, redis_prefix)
 

@@ -2,8 +2,8 @@
 
 The claim is its own committed transaction, so a concurrent duplicate sees it at once (409). The
 answer is stored once the request has gone to the exchange, including a 502/504 whose outcome is
-unknown, so a retry can never send a second order. A request signvault refused before sending
-releases its key.
+unknown, so a retry can never send a second order. A request signvault refused before sending, or
+could not send for want of a connection, releases its key.
 
 Each step is one transaction, written once as a function of a synchronous Connection, in Core
 statements: the ORM's unit of work (identity map, flush, attribute history) cost more than SQLite's

@@ -39,7 +39,7 @@ from app.proxy.caller import Caller, ClientGone
 from app.proxy.paths import exchange_path, exchange_query
 from app.proxy.schemas import SignedRequest, SignRequest
 from app.proxy.service import Prepared, SigningService, adapter_for, granted
-from app.proxy.upstream import ExchangeResponse, target_url
+from app.proxy.upstream import ExchangeNotSent, ExchangeResponse, target_url
 from app.request_guard import has_control, refuse_control
 
 PROXY_ROUTE = "/proxy/{exchange}/{path:path}"
@@ -216,9 +216,9 @@ async def _forward_once(store: IdempotencyStore, service: SigningService, prepar
     try:
         answer: ExchangeResponse = await service.forward(prepared, caller)
     except ProblemError as exc:
-        if exc.status in (502, 504):  # it went out and its outcome is unknown: never send it again
-            await _store_answer(store, client, key, problem_answer(exc))
-        else:  # refused before sending (limits, cooldowns): the key is free for a retry
+        if exc.status in (502, 504) and not isinstance(exc, ExchangeNotSent):
+            await _store_answer(store, client, key, problem_answer(exc))  # it went out, outcome unknown: never again
+        else:  # refused, or no connection, before any byte went out: the key is free for a retry
             await store.release(client.id, key)
         raise
     except BaseException:

@@ -32,6 +32,10 @@ class ExchangeUnreachable(ProblemError):
     status, slug, title = 502, "exchange-unreachable", "The exchange could not be reached"
 
 
+class ExchangeNotSent(ExchangeUnreachable):
+    """No byte of the request went out (no connection): a retry cannot repeat it, an order included."""
+
+
 class ExchangeOutcomeUnknown(ProblemError):
     status, slug, title = 502, "exchange-outcome-unknown", "The exchange failed; the order's outcome is unknown"
 
@@ -105,9 +109,9 @@ def target_url(origin: str, request: UpstreamRequest) -> str:
     return origin.rstrip("/") + request.target
 
 
-def _not_sent(exchange: str, reason: str) -> ExchangeUnreachable:
+def _not_sent(exchange: str, reason: str) -> ExchangeNotSent:
     """No byte went out: the caller may retry at once, an order included."""
-    return ExchangeUnreachable(f"{exchange}: {reason} (the request was not sent)")
+    return ExchangeNotSent(f"{exchange}: {reason} (the request was not sent)")
 
 
 def _doubt(unknown_outcome: bool) -> str:

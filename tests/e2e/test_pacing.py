@@ -289,6 +289,26 @@ class TestIdempotencyKey:
         assert_problem(replay, 504, "exchange-timeout")
         assert reached(sim, "/api/v5/trade/order") == 1
 
+    def test_an_order_that_found_no_connection_frees_the_key(self, sim: SimulatorServer, tmp_path: Path) -> None:
+        """A 502 that says the order was not sent must not be replayed: the bot's retry goes out."""
+        host, port = urlsplit(sim.url).hostname, urlsplit(sim.url).port
+        assert host is not None and port is not None
+        with TcpRelay(host, port) as relay:
+            urls = {exchange: sim.url_for(exchange) for exchange in EXCHANGE_IDS}
+            urls["okx"] = f"http://127.0.0.1:{relay.port}/okx"
+            settings = make_settings(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'signvault.db'}", exchange_urls=urls)
+            with TestClient(create_app(settings)) as gateway:
+                headers = enrol(gateway, sim, OKX)
+                relay.refuse()
+                unsent = self.order(gateway, headers, "order-6")
+                assert_problem(unsent, 502, "exchange-unreachable")
+                assert "not sent" in unsent.json()["detail"]
+                relay.heal()
+                retried = self.order(gateway, headers, "order-6")
+        assert retried.status_code == 200, retried.text
+        assert "idempotent-replayed" not in retried.headers
+        assert reached(sim, "/api/v5/trade/order") == 1
+
     def test_a_refusal_before_sending_frees_the_key(self, gateway: TestClient, sim: SimulatorServer) -> None:
         headers = enrol(gateway, sim, OKX, rate_limit="1/minute")
         assert self.order(gateway, headers, "x").status_code == 200

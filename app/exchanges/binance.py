@@ -63,6 +63,9 @@ PUBLIC = tuple(f"/{api}/{v}/{name}" for api, v in (("api", "v3"), ("fapi", "v1")
                             "klines", "uiKlines", "continuousKlines", "indexPriceKlines", "markPriceKlines",
                             "avgPrice", "ticker", "premiumIndex", "fundingRate", "fundingInfo", "openInterest"))
 TIME_PATHS = (("/fapi/", "/fapi/v1/time"), ("/dapi/", "/dapi/v1/time"), ("/papi/", "/papi/v1/time"))
+# apiRestrictions flags (GET /sapi/v1/account/apiRestrictions) that move funds, and those that only read.
+_MOVES_FUNDS = frozenset({"enableWithdrawals", "enableInternalTransfer", "permitsUniversalTransfer"})
+_READS_ONLY = frozenset({"enableReading", "enableFixReadOnly"})
 KEY_ONLY = ("/api/v3/userDataStream", "/sapi/v1/userDataStream", "/fapi/v1/listenKey", "/dapi/v1/listenKey")
 
 
@@ -151,11 +154,12 @@ class Binance(Exchange):
     def key_permissions(self, body: Any) -> KeyPermissions | None:
         if not isinstance(body, dict):
             return None
-        trade = bool(body.get("enableSpotAndMarginTrading") or body.get("enableFutures") or body.get("enableMargin"))
-        return KeyPermissions(read=bool(body.get("enableReading")), trade=trade,
-                              withdraw=bool(body.get("enableWithdrawals") or body.get("enableInternalTransfer")
-                                            or body.get("permitsUniversalTransfer")),
-                              ip_restricted=bool(body.get("ipRestrict")))
+        granted = {name for name, on in body.items() if name.startswith(("enable", "permits")) and on is True}
+        withdraw = bool(granted & _MOVES_FUNDS)
+        # Any other right the key has places orders somewhere (spot, margin, futures, options,
+        # portfolio margin, FIX), and so will any flag Binance adds: counted as trade, not ignored.
+        return KeyPermissions(read=bool(body.get("enableReading")), trade=bool(granted - _MOVES_FUNDS - _READS_ONLY),
+                              withdraw=withdraw, ip_restricted=bool(body.get("ipRestrict")))
 
     def sign(self, request: UpstreamRequest, key: SigningKey, moment: Moment) -> UpstreamRequest:
         request = request.with_headers(**{"X-MBX-APIKEY": key.api_key})

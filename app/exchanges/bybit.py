@@ -68,9 +68,13 @@ class Bybit(Exchange):
             result = body["result"]
         except (KeyError, TypeError):
             return None
-        wallet = result.get("permissions", {}).get("Wallet", [])
+        permissions = result.get("permissions") if isinstance(result, dict) else None
+        if not isinstance(permissions, dict):
+            return None  # not the answer we know: unchecked, so every right counts
         ips = result.get("ips") or []
-        return KeyPermissions(read=True, trade=result.get("readOnly") == 0, withdraw="Withdraw" in wallet,
+        # Every Wallet right moves funds (Withdraw, AccountTransfer, SubMemberTransfer), as withdrawals
+        # and transfers do through the proxy; a key is read-only only when Bybit says so.
+        return KeyPermissions(read=True, trade=result.get("readOnly") != 1, withdraw=bool(permissions.get("Wallet")),
                               ip_restricted=bool(ips) and ips != ["*"])
 
     def sign(self, request: UpstreamRequest, key: SigningKey, moment: Moment) -> UpstreamRequest:

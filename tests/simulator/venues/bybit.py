@@ -164,7 +164,7 @@ class Bybit(Venue):
                 "permissions": {
                     "ContractTrade": ["Order", "Position"] if account.can_trade else [],
                     "Spot": ["SpotTrade"] if account.can_trade else [],
-                    "Wallet": ["AccountTransfer"] + (["Withdraw"] if account.can_withdraw else []),
+                    "Wallet": ["AccountTransfer", "SubMemberTransfer", "Withdraw"] if account.can_withdraw else [],
                     "Options": [],
                     "Derivatives": [],
                     "CopyTrading": [],

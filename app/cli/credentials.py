@@ -129,9 +129,7 @@ async def _add(runtime: Runtime, args: argparse.Namespace) -> int:
                                active_version=1, key_type=key_type, api_key_hint="")
             signing = await runtime.signing()
             result = await signing.check(probe, service.signing_key_of(spec.id, key_type, material))
-            if result.permissions is not None and result.permissions.withdraw:
-                raise service.WithdrawKeyRefused.field(
-                    "api_key", "the exchange says this key can withdraw; create one without withdrawals")
+            service.refuse_withdrawing(result)
         async with runtime.writing() as session:
             credential = await service.create(session, vault, data, credential_id)
             audit.about(credential)
@@ -198,15 +196,18 @@ async def _rotate(runtime: Runtime, args: argparse.Namespace) -> int:
         body = CredentialRotate(api_key=secrets.api_key, api_secret=secrets.api_secret,
                                 passphrase=secrets.passphrase, key_type=args.key_type)
         result: CheckResult | None = None
-        if args.force:
+        refuse_withdraw = runtime.settings.refuse_withdraw_keys
+        if args.force and not refuse_withdraw:
             service.rotation_material(loaded, body)  # still refuse what cannot sign for this exchange
-        else:
+        else:  # as the API does: checked, and with the setting, even with --force
             key_type, material = service.rotation_material(loaded, body)
             signing = await runtime.signing()
             result = await signing.check(loaded, service.signing_key_of(loaded.exchange, key_type, material))
-            if result.status != "connected":
+            if not args.force and result.status != "connected":
                 raise service.KeyCheckFailed(
                     f"{result.status}: {result.detail}. The old key stays active; fix the new key (or use --force).")
+            if refuse_withdraw:
+                service.refuse_withdrawing(result)
         guarded = body.model_copy(update={"expected_version": loaded.active_version})
         async with runtime.writing() as session:
             credential = await service.get(session, loaded.id)

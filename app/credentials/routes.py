@@ -85,9 +85,7 @@ async def create_credential(body: CredentialCreate, request: Request, vault: Vau
                            permissions=list(body.permissions), rate_limit=body.rate_limit, enabled=True,
                            active_version=1, key_type=key_type, api_key_hint="")
         result = await _signing(request).check(probe, service.signing_key_of(spec.id, key_type, material))
-        if result.permissions is not None and result.permissions.withdraw:
-            raise service.WithdrawKeyRefused.field(
-                "api_key", "the exchange says this key can withdraw; create one without withdrawals")
+        service.refuse_withdrawing(result)
     async with _writing(request) as session:
         credential = _noted(request, await service.create(session, vault, body, credential_id))
         if result is not None:
@@ -133,19 +131,23 @@ async def check_credential(ref: str, request: Request, _: AdminDep) -> CheckRead
 @router.post("/{ref}/rotate", operation_id="rotate_credential", responses=problem_responses(404, 409, 422, 503))
 async def rotate_credential(
     ref: str, body: CredentialRotate, request: Request, vault: VaultDep, _: AdminDep,
-    force: Annotated[bool, Query(description="Promote without checking the new key first.")] = False,
+    force: Annotated[bool, Query(description="Promote without waiting for the new key to pass its check.")] = False,
 ) -> CredentialDetail:
     """Replace the key without downtime: the new key is checked at the exchange first and only then
     made active; a failed check leaves the old key serving (422 says why). Requests already under way
-    finish with the version they started with."""
+    finish with the version they started with. With SIGNVAULT_REFUSE_WITHDRAW_KEYS set, the new key
+    is checked even with `force`, and refused (422) if the exchange says it can withdraw."""
     loaded = _noted(request, await _load(request, ref))
     result: CheckResult | None = None
-    if not force:
+    refuse_withdraw = request.app.state.settings.refuse_withdraw_keys
+    if not force or refuse_withdraw:
         key_type, material = service.rotation_material(loaded, body)
         result = await _signing(request).check(loaded, service.signing_key_of(loaded.exchange, key_type, material))
-        if result.status != "connected":
+        if not force and result.status != "connected":
             raise service.KeyCheckFailed(
                 f"{result.status}: {result.detail}. The old key stays active; fix the new key (or use ?force=true).")
+        if refuse_withdraw:
+            service.refuse_withdrawing(result)
     guarded = body.model_copy(update={"expected_version": body.expected_version or loaded.active_version})
     async with _writing(request) as session:
         credential = await service.get(session, ref)

@@ -80,6 +80,14 @@ class WithdrawKeyRefused(InvalidInput):
     slug, title = "withdraw-key-refused", "Keys that can withdraw are refused"
 
 
+def refuse_withdrawing(result: CheckResult) -> None:
+    """SIGNVAULT_REFUSE_WITHDRAW_KEYS, for a new key and a rotation's alike: a key the exchange says
+    can withdraw is refused (a check that could not tell lets it through, as the setting documents)."""
+    if result.permissions is not None and result.permissions.withdraw:
+        raise WithdrawKeyRefused.field("api_key",
+                                       "the exchange says this key can withdraw; use one without withdrawals")
+
+
 def new_material(data: CredentialCreate) -> tuple[ExchangeSpec, KeyType, SecretMaterial]:
     """Validate a new credential's key material for its exchange, without touching the database."""
     spec = _exchange(data.exchange)

@@ -281,3 +281,16 @@ def test_rotate_checks_the_new_key_first(okx: Cli, simulator: SimulatorServer,
     assert "to version 2" in rotated.out
     assert ["check", "connected"] in [line.split() for line in rotated.out.splitlines()]
     assert _stored(app_for(okx), "okx:main").api_key == new_key
+
+
+@pytest.mark.parametrize("force", [[], ["--force"]])
+def test_rotate_refuses_a_key_that_can_withdraw_when_configured(okx: Cli, simulator: SimulatorServer,
+                                                                monkeypatch: pytest.MonkeyPatch,
+                                                                force: list[str]) -> None:
+    monkeypatch.setenv("SIGNVAULT_REFUSE_WITHDRAW_KEYS", "true")
+    new_key, new_secret = _key(), _secret()
+    simulator.config.add_account("okx", new_key, new_secret, passphrase=OKX_PASSPHRASE, can_withdraw=True)
+    refused = okx("credentials", "rotate", "okx:main", *force, "--stdin",
+                  stdin=_lines(new_key, new_secret, OKX_PASSPHRASE))
+    assert refused.code == 2 and "can withdraw" in refused.err, refused.output
+    assert _items(okx)[0]["active_version"] == 1

@@ -100,6 +100,22 @@ class TestWithdrawKeys:
             assert created["check"]["status"] == "connected"
 
 
+    @pytest.mark.parametrize("force", ["false", "true"])
+    def test_refused_at_rotation_when_configured(self, sim: SimulatorServer, tmp_path: Path, force: str) -> None:
+        urls = {exchange: sim.url_for(exchange) for exchange in EXCHANGE_IDS}
+        settings = make_settings(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'signvault.db'}", exchange_urls=urls,
+                                 refuse_withdraw_keys=True)
+        with TestClient(create_app(settings)) as gateway:
+            headers = enrol(gateway, sim, OKX)
+            sim.config.add_account("okx", NEW_KEY, NEW_SECRET, passphrase=OKX.passphrase, can_withdraw=True)
+            rotated = gateway.post("/admin/credentials/okx-e2e/rotate", headers=ADMIN, params={"force": force},
+                                   json={"api_key": NEW_KEY, "api_secret": NEW_SECRET, "passphrase": OKX.passphrase})
+            assert_problem(rotated, 422, "withdraw-key-refused")
+            assert gateway.get("/admin/credentials/okx-e2e", headers=ADMIN).json()["active_version"] == 1
+            assert call(gateway, OKX, headers, OKX.read).status_code == 200
+        assert sim.config.received[-1].api_key == OKX.api_key
+
+
 NEW_KEY = "OKXNEWKEY000000002"
 NEW_SECRET = "okx-new-secret"
 

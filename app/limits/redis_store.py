@@ -16,6 +16,7 @@ from app.limits.budgets import Budget
 from app.limits.unshared import Admissions
 
 _COST_OF = "tonumber(string.match(m, ':(%d+)$'))"
+_WAIT_PAGE = 128  # entries read at a time to find when a refused admission would fit
 
 # What every script does to a window: read Redis' clock in µs; drop the entries older than
 # `window` and take their cost off the running sum; keep the log and sum a while past the window.
@@ -58,13 +59,19 @@ for i = 1, budgets do
   spent[3 + i] = used
   local need = used + cost - limit
   if need > 0 then
-    local w = window
-    local entries = redis.call('ZRANGE', z, 0, -1, 'WITHSCORES')
-    local freed = 0
-    for j = 1, #entries, 2 do
-      local m = entries[j]
-      freed = freed + {_COST_OF}
-      if freed >= need then w = tonumber(entries[j + 1]) + window - now break end
+    -- The wait ends when the oldest entries that free `need` leave the window: read a page at a
+    -- time from the oldest, as a day's log can hold 200,000 and Redis runs nothing else meanwhile.
+    -- More than the window ever holds (a cost above the limit) waits a whole window, unread.
+    local w, freed, first, found = window, 0, 0, need > used
+    while not found do
+      local entries = redis.call('ZRANGE', z, first, first + {_WAIT_PAGE - 1}, 'WITHSCORES')
+      if #entries == 0 then break end
+      for j = 1, #entries, 2 do
+        local m = entries[j]
+        freed = freed + {_COST_OF}
+        if freed >= need then w, found = tonumber(entries[j + 1]) + window - now, true break end
+      end
+      first = first + {_WAIT_PAGE}
     end
     if w > wait then wait, blocker = w, 2 * i - 1 end
   end

@@ -117,6 +117,25 @@ class TestRedis:
 
         asyncio.run(scenario())
 
+    def test_a_refusal_waits_for_the_entries_that_free_enough(self, redis_url: str, redis_prefix: str) -> None:
+        """Found past the first page of the log (read a page at a time: a day's log is long)."""
+        async def scenario() -> None:
+            client = connect(redis_url)
+            try:
+                store = RedisWindows(client, redis_prefix)
+                budget = Budget("day", 300, 600.0)
+                await store.catch_up([(budget, [(300.0 - i, 1) for i in range(300)])], {})  # aged 300 s .. 1 s
+                wait, _ = await store.acquire([Budget("day", 300, 600.0, cost=200)], [])
+                assert 498.5 < wait <= 499.0  # when the 200th oldest (101 s old) leaves the window
+                wait, _ = await store.acquire([Budget("day", 300, 600.0, cost=400)], [])
+                assert wait == 600.0  # more than the window holds: a whole window
+            finally:
+                async for key in client.scan_iter(match=f"{redis_prefix}*"):
+                    await client.delete(key)
+                await client.aclose()
+
+        asyncio.run(scenario())
+
     def test_remembers_what_a_window_held_until_it_runs_out(self, redis_url: str, redis_prefix: str) -> None:
         """Where a local share starts if Redis goes away: this replica's last sight of the window."""
         async def scenario() -> None:

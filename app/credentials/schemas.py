@@ -54,6 +54,8 @@ def check_passphrase(value: SecretStr | None) -> SecretStr | None:
     passphrase = value.get_secret_value().strip()
     if has_control(passphrase):
         raise ValueError("contains control characters")
+    if not passphrase.isascii():  # it goes in an HTTP header, which carries ASCII as the exchange reads it
+        raise ValueError("contains non-ASCII characters; exchanges take ASCII passphrases")
     return SecretStr(passphrase) if passphrase else None
 
 

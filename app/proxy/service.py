@@ -250,6 +250,8 @@ class SigningService:
             return prepared.adapter.sign(prepared.request, prepared.key, moment)
         except RequestRefused as exc:
             raise BadExchangeRequest(str(exc)) from None
+        except UnicodeEncodeError:  # e.g. a lone surrogate ("\ud800") in a JSON string an adapter re-encodes
+            raise BadExchangeRequest("the request holds text that cannot be encoded as UTF-8") from None
 
     async def forward(self, prepared: Prepared, caller: Caller | None = None) -> ExchangeResponse:
         """Send within the limits. Reads that fail in transit or with 502-504 are retried (jittered

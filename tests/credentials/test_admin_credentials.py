@@ -87,6 +87,13 @@ class TestCreate:
                                            "passphrase")
         assert post(api, exchange=exchange, api_secret=secret, passphrase="Pa55 phrase!").status_code == 201
 
+    @pytest.mark.parametrize("passphrase", ["caf\u00e9-pass", "pass\u5e01word"])
+    def test_a_passphrase_beyond_ascii_is_refused(self, api: TestClient, passphrase: str) -> None:
+        # It goes in a header: beyond ASCII it would fail every signed request, or sign other bytes.
+        message = field_error(post(api, exchange="okx", api_secret=b64(os.urandom(32)), passphrase=passphrase),
+                              "passphrase")
+        assert "non-ASCII" in message and passphrase not in message
+
     def test_passphrase_where_none_exists_is_refused(self, api: TestClient) -> None:
         field_error(post(api, exchange="bybit", passphrase="surprise"), "passphrase")
 

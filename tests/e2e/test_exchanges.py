@@ -97,3 +97,15 @@ def test_the_exchanges_ip_whitelist_refusal_passes_through(gateway: TestClient, 
     assert response.status_code == 401
     assert response.json()["code"] == -2015  # the exchange's own body, unchanged
     assert sim.config.received[-1].verdict == "ip_not_whitelisted"
+
+
+def test_text_that_cannot_be_encoded_is_a_400_and_nothing_is_sent(gateway: TestClient, sim: SimulatorServer) -> None:
+    # JSON allows a lone surrogate ("\ud800"); Crypto.com's signature is over the params re-encoded.
+    case = CASES["cryptocom"]
+    headers = enrol(gateway, sim, case)
+    body = b'{"id":2,"method":"private/create-order","params":{"instrument_name":"BTC_USDT","client_oid":"\\ud800"}}'
+    response = gateway.post("/proxy/cryptocom/exchange/v1/private/create-order", content=body,
+                            headers={**headers, "content-type": "application/json"})
+    assert_problem(response, 400)
+    assert "cannot be encoded" in response.json()["detail"]
+    assert not [r for r in sim.config.received if r.path.endswith("create-order")]

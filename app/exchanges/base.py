@@ -264,8 +264,10 @@ class Exchange:
         return 1
 
     def is_cancel(self, request: UpstreamRequest) -> bool:
-        """Cancels keep some budget when it is tight: they reduce risk, new orders add it."""
-        return request.method == "DELETE" or "cancel" in request.path.lower()
+        """Cancels keep some budget when it is tight: they reduce risk, new orders add it. A cancel
+        that places a replacement (Binance cancelReplace, Bitget cancel-replace-order) is an order."""
+        path = request.path.lower()
+        return request.method == "DELETE" or ("cancel" in path and "replace" not in path)
 
     def usage(self, headers: Mapping[str, str]) -> list[Usage]:
         """What the exchange reports used, to stay in step with its own count."""

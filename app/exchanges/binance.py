@@ -16,6 +16,7 @@ from urllib.parse import quote
 
 from app.exchanges import params
 from app.exchanges.base import (
+    Access,
     Cooldown,
     Exchange,
     ExchangeSpec,
@@ -67,6 +68,7 @@ TIME_PATHS = (("/fapi/", "/fapi/v1/time"), ("/dapi/", "/dapi/v1/time"), ("/papi/
 _MOVES_FUNDS = frozenset({"enableWithdrawals", "enableInternalTransfer", "permitsUniversalTransfer"})
 _READS_ONLY = frozenset({"enableReading", "enableFixReadOnly"})
 KEY_ONLY = ("/api/v3/userDataStream", "/sapi/v1/userDataStream", "/fapi/v1/listenKey", "/dapi/v1/listenKey")
+KEY_ONLY_TREES = tuple(path + "/" for path in KEY_ONLY)  # e.g. /sapi/v1/userDataStream/isolated
 
 
 # Request weight of the endpoints bots call most (anything else counts 1; the X-MBX-USED-WEIGHT-1M
@@ -100,6 +102,12 @@ class Binance(Exchange):
         self.time_path = time_path
         self.market = market
         self.order_rate = order_rate
+
+    def classify(self, request: UpstreamRequest) -> Access:
+        path = request.path
+        if path in KEY_ONLY or path.startswith(KEY_ONLY_TREES):  # a listen key: the account's own event stream
+            return "read"
+        return super().classify(request)
 
     def ip_rate_for(self, host: str) -> str | None:
         # By host, not by exchange id: binance reaches fapi.binance.com for /fapi paths as binanceusdm does.

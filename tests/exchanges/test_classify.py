@@ -52,6 +52,12 @@ def test_sub_accounts_and_key_management_need_withdraw(exchange: str, path: str)
     ("binance", "POST", "/sapi/v1/giftcard/createCode", "withdraw"),
     ("binance", "POST", "/sapi/v1/giftcard/buyCode", "withdraw"),
     ("binance", "GET", "/sapi/v1/capital/withdraw/history", "read"),
+    # A listen key streams the account's own events: a read-only bot needs one.
+    ("binance", "POST", "/api/v3/userDataStream", "read"),
+    ("binance", "PUT", "/api/v3/userDataStream", "read"),
+    ("binanceusdm", "POST", "/fapi/v1/listenKey", "read"),
+    ("binance", "POST", "/sapi/v1/userDataStream/isolated", "read"),
+    ("binance", "POST", "/api/v3/userDataStreamer", "trade"),
     ("kraken", "POST", "/0/private/Balance", "read"),
     ("kraken", "POST", "/0/private/AddOrder", "trade"),
     ("kraken", "POST", "/0/private/Withdraw", "withdraw"),
@@ -87,3 +93,19 @@ def test_classification(exchange: str, method: str, path: str, access: str) -> N
     adapter = get_adapter(exchange)
     assert adapter is not None
     assert adapter.classify(UpstreamRequest(method, path)) == access
+
+
+@pytest.mark.parametrize(("exchange", "method", "path", "cancel"), [
+    ("binance", "DELETE", "/api/v3/order", True),
+    ("binance", "DELETE", "/api/v3/openOrders", True),
+    ("binance", "POST", "/api/v3/order/cancelReplace", False),  # cancels, then places an order
+    ("bybit", "POST", "/v5/order/cancel", True),
+    ("bybit", "POST", "/v5/order/cancel-all", True),
+    ("bitget", "POST", "/api/v2/spot/trade/cancel-replace-order", False),
+    ("kraken", "POST", "/0/private/CancelOrder", True),
+    ("okx", "POST", "/api/v5/trade/order", False),
+])
+def test_only_a_cancel_that_places_nothing_is_a_cancel(exchange: str, method: str, path: str, cancel: bool) -> None:
+    adapter = get_adapter(exchange)
+    assert adapter is not None
+    assert adapter.is_cancel(UpstreamRequest(method, path)) is cancel

@@ -88,14 +88,16 @@ def choose_credential(client: SigningClient, adapter: Exchange, ref: str | None)
     mine = [c for c in client.credentials if family(c.exchange) == family(adapter.id)]
     if ref:
         exchange, sep, label = ref.partition(":")
-        for credential in client.credentials:
-            if ref in (credential.id, credential.label) or (sep and (exchange, label) == (
-                    credential.exchange, credential.label)):
-                if family(credential.exchange) != family(adapter.id):
-                    raise InvalidInput.field("X-Signvault-Credential",
-                                             f"the credential is for {credential.exchange}, not {adapter.id}")
-                return credential
-        raise CredentialNotGranted(f"no credential '{ref}' is granted to this client")
+        named = [c for c in client.credentials if ref in (c.id, c.label) or (sep and (exchange, label) == (
+            c.exchange, c.label))]
+        if not named:
+            raise CredentialNotGranted(f"no credential '{ref}' is granted to this client")
+        # A label is unique per exchange, not overall: this exchange's family's wins, this exchange's first.
+        credential = min(named, key=lambda c: (family(c.exchange) != family(adapter.id), c.exchange != adapter.id))
+        if family(credential.exchange) != family(adapter.id):
+            raise InvalidInput.field("X-Signvault-Credential",
+                                     f"the credential is for {credential.exchange}, not {adapter.id}")
+        return credential
     if len(mine) == 1:
         return mine[0]
     if not mine:
@@ -105,11 +107,16 @@ def choose_credential(client: SigningClient, adapter: Exchange, ref: str | None)
 
 
 def granted(client: SigningClient, ref: str) -> GrantedCredential:
-    """A credential the client holds, named by id, label or exchange:label (for /sign and logins)."""
-    named = next((c for c in client.credentials if ref in (c.id, c.label, f"{c.exchange}:{c.label}")), None)
-    if named is None:
+    """A credential the client holds, named by id, label or exchange:label (for /sign and logins).
+    A label used on several exchanges names none of them: the caller must say which."""
+    named = [c for c in client.credentials if ref in (c.id, c.label, f"{c.exchange}:{c.label}")]
+    if not named:
         raise CredentialNotGranted(f"no credential '{ref}' is granted to this client")
-    return named
+    if len(named) > 1:
+        raise InvalidInput.field("credential", f"'{ref}' names {len(named)} of this client's credentials "
+                                               f"({', '.join(sorted(c.exchange for c in named))}); name one as "
+                                               "exchange:label or by id")
+    return named[0]
 
 
 def authorise(client: SigningClient, credential: GrantedCredential, access: Access) -> None:

@@ -80,3 +80,29 @@ def test_sign_returns_non_ascii_bodies_as_sent(gateway: TestClient, sim: Simulat
     sent = httpx.post(signed["url"], headers=signed["headers"], content=signed["body"].encode())
     assert sent.status_code == 200
     assert sim.config.received[-1].verdict == "accepted"
+
+
+def test_a_label_used_on_two_exchanges_names_this_exchanges_key(gateway: TestClient, sim: SimulatorServer) -> None:
+    """Labels are unique per exchange: /proxy picks the one for its exchange; /sign, which names no
+    exchange but in the credential, asks which."""
+    ids = []
+    for exchange in ("binance", "okx"):
+        case = CASES[exchange]
+        sim.config.add_account(exchange, case.api_key, case.secret, passphrase=case.passphrase)
+        body = {"exchange": exchange, "label": "main", "api_key": case.api_key, "api_secret": case.secret,
+                "permissions": ["read", "trade"], **({"passphrase": case.passphrase} if case.passphrase else {})}
+        ids.append(gateway.post("/admin/credentials", headers=ADMIN, json=body).json()["id"])
+    token = gateway.post("/admin/clients", headers=ADMIN, json={
+        "name": "two-venues", "credentials": ids, "permissions": ["read", "trade"]}).json()["token"]
+    headers = {"X-Signvault-Token": token, "X-Signvault-Credential": "main"}
+    for exchange in ("okx", "binance"):
+        method, target, _ = CASES[exchange].read
+        response = gateway.request(method, f"/proxy/{exchange}{target}", headers=headers)
+        assert response.status_code == 200, response.text
+        assert sim.config.received[-1].api_key == CASES[exchange].api_key
+    sign = {"method": "GET", "path": "/api/v5/account/balance"}
+    ambiguous = gateway.post("/sign", headers={"X-Signvault-Token": token}, json={"credential": "main", **sign})
+    assert "binance, okx" in assert_problem(ambiguous, 422)["detail"]
+    named = gateway.post("/sign", headers={"X-Signvault-Token": token}, json={"credential": "okx:main", **sign})
+    assert named.status_code == 200, named.text
+    assert named.json()["url"].startswith(sim.url_for("okx"))

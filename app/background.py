@@ -1,4 +1,5 @@
-"""Periodic work a replica does on its own: the egress IP check and, if asked, credential checks."""
+"""Periodic work a replica does on its own: the egress IP check, forgetting expired Idempotency-Keys
+and, if asked, credential checks."""
 
 from __future__ import annotations
 
@@ -13,6 +14,9 @@ from app.credentials import repository, service
 from app.credentials.models import Credential
 
 log = logging.getLogger("signvault.background")
+# Idempotency-Keys are kept 24 hours; each replica forgets the expired ones this often (one DELETE,
+# the same on every replica).
+PURGE_EVERY_S = 3600.0
 
 
 def start_background_checks(app: FastAPI) -> list[asyncio.Task[None]]:
@@ -20,6 +24,7 @@ def start_background_checks(app: FastAPI) -> list[asyncio.Task[None]]:
     tasks = []
     if settings.egress_check_interval_s > 0 and settings.egress_echo_url:
         tasks.append(asyncio.create_task(_every(settings.egress_check_interval_s, app.state.egress.check)))
+    tasks.append(asyncio.create_task(_every(PURGE_EVERY_S, app.state.idempotency.purge_expired)))
     if settings.check_interval_s > 0:
         tasks.append(asyncio.create_task(_every(settings.check_interval_s, lambda: check_all(app))))
     return tasks

@@ -23,7 +23,7 @@ import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 from sqlalchemy import delete, insert, select, update
@@ -87,6 +87,10 @@ class IdempotencyStore:
     async def release(self, client_id: str, key: str) -> None:
         await self._run(functools.partial(_release, client_id=client_id, key=key))
 
+    async def purge_expired(self) -> int:
+        """Forget the keys older than KEEP_FOR, answered or not: their bodies would pile up forever."""
+        return await self._run(functools.partial(_purge, before=utcnow() - KEEP_FOR))
+
     async def close(self) -> None:
         if self._thread is not None and self._engine is not None:
             await asyncio.get_running_loop().run_in_executor(self._thread, self._engine.dispose)
@@ -145,6 +149,11 @@ def _release(connection: Connection, *, client_id: str, key: str) -> None:
     with connection.begin():
         connection.execute(delete(_KEYS).where(_KEYS.c.client_id == client_id, _KEYS.c.key == key,
                                                _KEYS.c.completed_at.is_(None)))
+
+
+def _purge(connection: Connection, *, before: datetime) -> int:
+    with connection.begin():
+        return int(connection.execute(delete(_KEYS).where(_KEYS.c.created_at < before)).rowcount or 0)
 
 
 def problem_answer(exc: ProblemError) -> StoredAnswer:

@@ -304,6 +304,11 @@ class Exchange:
             body = params.drop(body.decode("latin-1"), self.auth_params).encode("latin-1")
         return request.changed(headers=headers, query=query, body=body)
 
+    def request_content(self, request: UpstreamRequest) -> bytes:
+        """The body as an Idempotency-Key compares it: what the order says, not how this attempt was
+        authenticated (stripped already, where the exchange takes auth in headers or form fields)."""
+        return request.body
+
     def form_body(self, request: UpstreamRequest) -> bool:
         """Whether the body goes out as form parameters, where stripping and the duplicate check look."""
         return self.always_form or params.is_form(request.headers)

@@ -209,7 +209,8 @@ async def _forward_once(store: IdempotencyStore, service: SigningService, prepar
                         key: str, credential: str | None, caller: Caller) -> Answer:
     """Idempotency-Key: the first request goes out; the same one again gets the stored answer."""
     up = prepared.request
-    print_ = fingerprint(up.method, prepared.adapter.id, up.path, up.query, credential or "", up.body)
+    print_ = fingerprint(up.method, prepared.adapter.id, up.path, up.query, credential or "",
+                         prepared.adapter.request_content(up))
     stored = await store.claim(client.id, key, print_)
     if stored is not None:
         return stored.status, [*stored.headers, _REPLAYED], stored.body

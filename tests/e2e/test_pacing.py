@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import socket
 import subprocess
@@ -9,6 +10,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -308,6 +310,26 @@ class TestIdempotencyKey:
         assert retried.status_code == 200, retried.text
         assert "idempotent-replayed" not in retried.headers
         assert reached(sim, "/api/v5/trade/order") == 1
+
+    def test_a_crypto_com_retry_is_the_same_order_whatever_its_auth(
+        self, gateway: TestClient, sim: SimulatorServer,
+    ) -> None:
+        # ccxt puts a fresh id, nonce and sig (and the placeholder key) in every attempt's body.
+        case = CASES["cryptocom"]
+        headers = {**enrol(gateway, sim, case), "content-type": "application/json", "Idempotency-Key": "cc-1"}
+        path = "/proxy/cryptocom/exchange/v1/private/create-order"
+
+        def attempt(n: int, quantity: str = "1") -> Any:
+            body = {"id": n, "method": "private/create-order", "api_key": "placeholder", "nonce": 1700000000000 + n,
+                    "sig": f"{n:064x}", "params": {"instrument_name": "BTC_USDT", "side": "BUY", "type": "LIMIT",
+                                                   "price": "100", "quantity": quantity}}
+            return gateway.post(path, content=json.dumps(body).encode(), headers=headers)
+
+        first, retry = attempt(1), attempt(2)
+        assert first.status_code == retry.status_code == 200, retry.text
+        assert retry.headers["idempotent-replayed"] == "true"
+        assert_problem(attempt(3, quantity="2"), 422, "idempotency-key-reused")
+        assert reached(sim, "/exchange/v1/private/create-order") == 1
 
     def test_a_refusal_before_sending_frees_the_key(self, gateway: TestClient, sim: SimulatorServer) -> None:
         headers = enrol(gateway, sim, OKX, rate_limit="1/minute")

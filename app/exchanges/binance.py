@@ -67,7 +67,10 @@ TIME_PATHS = (("/fapi/", "/fapi/v1/time"), ("/dapi/", "/dapi/v1/time"), ("/papi/
 # apiRestrictions flags (GET /sapi/v1/account/apiRestrictions) that move funds, and those that only read.
 _MOVES_FUNDS = frozenset({"enableWithdrawals", "enableInternalTransfer", "permitsUniversalTransfer"})
 _READS_ONLY = frozenset({"enableReading", "enableFixReadOnly"})
-KEY_ONLY = ("/api/v3/userDataStream", "/sapi/v1/userDataStream", "/fapi/v1/listenKey", "/dapi/v1/listenKey")
+_TRADES = frozenset({"enableSpotAndMarginTrading", "enableFutures", "enableMargin", "enableVanillaOptions",
+                     "enablePortfolioMarginTrading", "enableFixApiTrade"})
+KEY_ONLY = ("/api/v3/userDataStream", "/sapi/v1/userDataStream", "/fapi/v1/listenKey", "/dapi/v1/listenKey",
+            "/papi/v1/listenKey")
 KEY_ONLY_TREES = tuple(path + "/" for path in KEY_ONLY)  # e.g. /sapi/v1/userDataStream/isolated
 
 
@@ -162,12 +165,14 @@ class Binance(Exchange):
     def key_permissions(self, body: Any) -> KeyPermissions | None:
         if not isinstance(body, dict):
             return None
+        if not isinstance(body.get("enableWithdrawals"), bool):
+            return None  # not the answer we know: unchecked, so every right counts
         granted = {name for name, on in body.items() if name.startswith(("enable", "permits")) and on is True}
-        withdraw = bool(granted & _MOVES_FUNDS)
-        # Any other right the key has places orders somewhere (spot, margin, futures, options,
-        # portfolio margin, FIX), and so will any flag Binance adds: counted as trade, not ignored.
-        return KeyPermissions(read=bool(body.get("enableReading")), trade=bool(granted - _MOVES_FUNDS - _READS_ONLY),
-                              withdraw=withdraw, ip_restricted=bool(body.get("ipRestrict")))
+        # A flag this code does not know may move funds: it counts as both, never as nothing.
+        unknown = granted - _MOVES_FUNDS - _TRADES - _READS_ONLY
+        return KeyPermissions(read=bool(body.get("enableReading")), trade=bool(granted & _TRADES or unknown),
+                              withdraw=bool(granted & _MOVES_FUNDS or unknown),
+                              ip_restricted=bool(body.get("ipRestrict")))
 
     def sign(self, request: UpstreamRequest, key: SigningKey, moment: Moment) -> UpstreamRequest:
         request = request.with_headers(**{"X-MBX-APIKEY": key.api_key})

@@ -22,6 +22,9 @@ from app.exchanges.base import (
 )
 
 DEFAULT_RECV_WINDOW = "5000"
+# query-api's permission groups that trade within the account; any other non-empty group may move funds.
+_TRADING_GROUPS = frozenset({"ContractTrade", "Spot", "Options", "Derivatives", "CopyTrading", "BlockTrade",
+                             "Exchange", "Earn", "NFT", "Affiliate"})
 WS_AUTH_VALID_MS = 10_000
 
 
@@ -72,9 +75,12 @@ class Bybit(Exchange):
         if not isinstance(permissions, dict):
             return None  # not the answer we know: unchecked, so every right counts
         ips = result.get("ips") or []
+        granted = {group for group, rights in permissions.items() if rights}
         # Every Wallet right moves funds (Withdraw, AccountTransfer, SubMemberTransfer), as withdrawals
-        # and transfers do through the proxy; a key is read-only only when Bybit says so.
-        return KeyPermissions(read=True, trade=result.get("readOnly") != 1, withdraw=bool(permissions.get("Wallet")),
+        # and transfers do through the proxy, and so may a group this code does not know (Bybit's
+        # pay and P2P groups among them); a key is read-only only when Bybit says so.
+        moves_funds = "Wallet" in granted or bool(granted - _TRADING_GROUPS)
+        return KeyPermissions(read=True, trade=result.get("readOnly") != 1, withdraw=moves_funds,
                               ip_restricted=bool(ips) and ips != ["*"])
 
     def sign(self, request: UpstreamRequest, key: SigningKey, moment: Moment) -> UpstreamRequest:

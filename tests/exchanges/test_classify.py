@@ -56,6 +56,7 @@ def test_sub_accounts_and_key_management_need_withdraw(exchange: str, path: str)
     ("binance", "POST", "/api/v3/userDataStream", "read"),
     ("binance", "PUT", "/api/v3/userDataStream", "read"),
     ("binanceusdm", "POST", "/fapi/v1/listenKey", "read"),
+    ("binance", "POST", "/papi/v1/listenKey", "read"),
     ("binance", "POST", "/sapi/v1/userDataStream/isolated", "read"),
     ("binance", "POST", "/api/v3/userDataStreamer", "trade"),
     ("kraken", "POST", "/0/private/Balance", "read"),

@@ -19,10 +19,20 @@ BINANCE_NOTHING = {"ipRestrict": True, "createTime": 1698645219000, "enableReadi
 
 
 @pytest.mark.parametrize("flag", ["enableSpotAndMarginTrading", "enableFutures", "enableMargin", "enableVanillaOptions",
-                                  "enablePortfolioMarginTrading", "enableFixApiTrade", "enableSomethingNew"])
+                                  "enablePortfolioMarginTrading", "enableFixApiTrade"])
 def test_every_binance_trading_flag_counts_as_trade(flag: str) -> None:
     rights = ADAPTERS["binance"].key_permissions({**BINANCE_NOTHING, flag: True})
     assert rights == KeyPermissions(read=True, trade=True, withdraw=False, ip_restricted=True)
+
+
+def test_a_binance_flag_not_known_here_counts_as_every_right() -> None:
+    rights = ADAPTERS["binance"].key_permissions({**BINANCE_NOTHING, "permitsSomethingNew": True})
+    assert rights == KeyPermissions(read=True, trade=True, withdraw=True, ip_restricted=True)
+
+
+@pytest.mark.parametrize("body", [{}, {"enableReading": True}, {"enableWithdrawals": "false"}])
+def test_a_binance_answer_of_another_shape_is_unchecked(body: dict[str, Any]) -> None:
+    assert ADAPTERS["binance"].key_permissions(body) is None
 
 
 @pytest.mark.parametrize("flag", ["enableWithdrawals", "enableInternalTransfer", "permitsUniversalTransfer"])
@@ -44,6 +54,13 @@ def bybit(result: dict[str, Any]) -> dict[str, Any]:
 def test_every_bybit_wallet_right_counts_as_withdraw(wallet: list[str]) -> None:
     rights = ADAPTERS["bybit"].key_permissions(bybit({"permissions": {"Wallet": wallet, "Spot": []}}))
     assert rights == KeyPermissions(read=True, trade=False, withdraw=True, ip_restricted=True)
+
+
+@pytest.mark.parametrize(("group", "withdraw"), [("Spot", False), ("ContractTrade", False), ("FiatBitPay", True),
+                                                 ("FiatP2P", True), ("SomethingNew", True)])
+def test_a_bybit_group_not_known_to_trade_counts_as_withdraw(group: str, withdraw: bool) -> None:
+    rights = ADAPTERS["bybit"].key_permissions(bybit({"readOnly": 0, "permissions": {group: ["X"], "Wallet": []}}))
+    assert rights == KeyPermissions(read=True, trade=True, withdraw=withdraw, ip_restricted=True)
 
 
 def test_a_bybit_key_is_read_only_only_when_bybit_says_so() -> None:

@@ -4,7 +4,6 @@ and, if asked, credential checks."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -32,8 +31,10 @@ def start_background_checks(app: FastAPI) -> list[asyncio.Task[None]]:
 
 async def _every(seconds: float, work: Callable[[], Awaitable[object]]) -> None:
     while True:
-        with contextlib.suppress(Exception):  # a failed round must not end the loop
+        try:
             await work()
+        except Exception as exc:  # a failed round must not end the loop; the next one may succeed
+            log.warning("periodic %s failed (%s)", getattr(work, "__qualname__", "work"), type(exc).__name__)
         await asyncio.sleep(seconds)
 
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TypeVar
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, insert, select, tuple_, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -37,6 +37,7 @@ from app.idempotency.models import IdempotencyRecord
 
 KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,128}$")
 KEEP_FOR = timedelta(hours=24)
+PURGE_BATCH = 1000  # expired keys deleted per transaction
 T = TypeVar("T")
 _KEYS = table_of(IdempotencyRecord)
 
@@ -88,8 +89,14 @@ class IdempotencyStore:
         await self._run(functools.partial(_release, client_id=client_id, key=key))
 
     async def purge_expired(self) -> int:
-        """Forget the keys older than KEEP_FOR, answered or not: their bodies would pile up forever."""
-        return await self._run(functools.partial(_purge, before=utcnow() - KEEP_FOR))
+        """Forget the keys older than KEEP_FOR, answered or not: their bodies would pile up forever.
+        A batch per transaction, so claims (on SQLite, queued on the same thread) go on in between."""
+        before, purged = utcnow() - KEEP_FOR, 0
+        while True:
+            batch = await self._run(functools.partial(_purge, before=before, limit=PURGE_BATCH))
+            purged += batch
+            if batch < PURGE_BATCH:
+                return purged
 
     async def close(self) -> None:
         if self._thread is not None and self._engine is not None:
@@ -151,9 +158,14 @@ def _release(connection: Connection, *, client_id: str, key: str) -> None:
                                                _KEYS.c.completed_at.is_(None)))
 
 
-def _purge(connection: Connection, *, before: datetime) -> int:
+def _purge(connection: Connection, *, before: datetime, limit: int) -> int:
     with connection.begin():
-        return int(connection.execute(delete(_KEYS).where(_KEYS.c.created_at < before)).rowcount or 0)
+        expired = connection.execute(select(_KEYS.c.client_id, _KEYS.c.key).where(
+            _KEYS.c.created_at < before).order_by(_KEYS.c.created_at).limit(limit)).all()
+        if expired:
+            connection.execute(delete(_KEYS).where(tuple_(_KEYS.c.client_id, _KEYS.c.key).in_(
+                [(row.client_id, row.key) for row in expired])))
+        return len(expired)
 
 
 def problem_answer(exc: ProblemError) -> StoredAnswer:

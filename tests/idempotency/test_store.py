@@ -107,6 +107,28 @@ def test_keys_older_than_a_day_are_forgotten(api: TestClient, client_id: str) ->
     assert _on_app_loop(api, keys) == ["fresh"]
 
 
+def test_a_backlog_is_purged_in_batches(api: TestClient, client_id: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from app.db import utcnow
+    from app.idempotency import store as store_module
+    from app.idempotency.models import IdempotencyRecord
+
+    monkeypatch.setattr(store_module, "PURGE_BATCH", 3)
+    for n in range(7):
+        assert _on_app_loop(api, lambda store, n=n: store.claim(client_id, f"old-{n}", "print")) is None
+
+    async def age(store: IdempotencyStore) -> None:
+        async with store._async_engine.begin() as connection:
+            await connection.execute(update(IdempotencyRecord).values(created_at=utcnow() - timedelta(hours=25)))
+
+    _on_app_loop(api, age)
+    assert _on_app_loop(api, lambda store: store.purge_expired()) == 7
+    assert _on_app_loop(api, lambda store: store.purge_expired()) == 0
+
+
 def test_a_starting_replica_forgets_expired_keys(tmp_path: Path) -> None:
     from datetime import timedelta
 

@@ -13,8 +13,8 @@ from app.credentials import repository, service
 from app.credentials.models import Credential
 
 log = logging.getLogger("signvault.background")
-# Idempotency-Keys are kept 24 hours; each replica forgets the expired ones this often (one DELETE,
-# the same on every replica).
+# Idempotency-Keys are kept 24 hours; each replica forgets the expired ones this often (in batches:
+# the same rows whichever replica gets there first).
 PURGE_EVERY_S = 3600.0
 
 

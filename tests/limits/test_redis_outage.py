@@ -16,6 +16,7 @@ from app.limits.limiter import ExchangeBanned, Limiter
 from app.limits.redis_store import RedisWindows
 from app.limits.unshared import Unshared
 from app.redis_client import CATCH_UP_TRIES, RedisBreaker, connect
+from tests.limits.conftest import redis_client
 from tests.tcp_relay import TcpRelay
 
 TEN_A_MINUTE = Budget("cred:outage:60s", 10, 60.0)
@@ -58,13 +59,8 @@ async def until(condition: Callable[[], bool], timeout_s: float = 10.0, poll_s: 
 
 def run(scenario: Callable[[], Awaitable[None]], redis_url: str, prefix: str) -> None:
     async def with_cleanup() -> None:
-        try:
+        async with redis_client(redis_url, prefix):
             await scenario()
-        finally:
-            client = connect(redis_url)
-            async for key in client.scan_iter(match=f"{prefix}*"):
-                await client.delete(key)
-            await client.aclose()
 
     asyncio.run(with_cleanup())
 

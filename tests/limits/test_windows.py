@@ -9,7 +9,7 @@ import pytest
 from app.limits.budgets import Budget, parse_rates
 from app.limits.memory import MemoryWindows
 from app.limits.redis_store import RedisWindows
-from app.redis_client import connect
+from tests.limits.conftest import redis_client
 
 
 class FakeClock:
@@ -80,17 +80,11 @@ class TestMemory:
 class TestRedis:
     def test_two_replicas_admit_exactly_the_limit_together(self, redis_url: str, redis_prefix: str) -> None:
         async def scenario() -> list[float]:
-            one, two = connect(redis_url), connect(redis_url)
-            try:
+            async with redis_client(redis_url, redis_prefix) as one, redis_client(redis_url, redis_prefix) as two:
                 a, b = RedisWindows(one, redis_prefix), RedisWindows(two, redis_prefix)
                 budget = Budget("shared", 25, 10.0)
                 results = await asyncio.gather(*(s.acquire([budget], []) for s in [a, b] * 50))
                 return [w for w, _ in results]
-            finally:
-                async for key in one.scan_iter(match=f"{redis_prefix}*"):
-                    await one.delete(key)
-                await one.aclose()
-                await two.aclose()
 
         waits = asyncio.run(scenario())
         assert waits.count(0.0) == 25
@@ -98,8 +92,7 @@ class TestRedis:
 
     def test_cooldowns_weights_and_reconcile(self, redis_url: str, redis_prefix: str) -> None:
         async def scenario() -> None:
-            client = connect(redis_url)
-            try:
+            async with redis_client(redis_url, redis_prefix) as client:
                 store = RedisWindows(client, redis_prefix)
                 await store.cool_down("binance", 60)
                 await store.cool_down("binance", 1)
@@ -110,18 +103,13 @@ class TestRedis:
                 await store.reconcile(weight, 95)
                 wait, _ = await store.acquire([weight], [])
                 assert 59 < wait <= 60
-            finally:
-                async for key in client.scan_iter(match=f"{redis_prefix}*"):
-                    await client.delete(key)
-                await client.aclose()
 
         asyncio.run(scenario())
 
     def test_a_refusal_waits_for_the_entries_that_free_enough(self, redis_url: str, redis_prefix: str) -> None:
         """Found past the first page of the log (read a page at a time: a day's log is long)."""
         async def scenario() -> None:
-            client = connect(redis_url)
-            try:
+            async with redis_client(redis_url, redis_prefix) as client:
                 store = RedisWindows(client, redis_prefix)
                 budget = Budget("day", 300, 600.0)
                 await store.catch_up([(budget, [(300.0 - i, 1) for i in range(300)])], {})  # aged 300 s .. 1 s
@@ -129,18 +117,14 @@ class TestRedis:
                 assert 498.5 < wait <= 499.0  # when the 200th oldest (101 s old) leaves the window
                 wait, _ = await store.acquire([Budget("day", 300, 600.0, cost=400)], [])
                 assert wait == 600.0  # more than the window holds: a whole window
-            finally:
-                async for key in client.scan_iter(match=f"{redis_prefix}*"):
-                    await client.delete(key)
-                await client.aclose()
 
         asyncio.run(scenario())
 
     def test_remembers_what_a_window_held_until_it_runs_out(self, redis_url: str, redis_prefix: str) -> None:
         """Where a local share starts if Redis goes away: this replica's last sight of the window."""
         async def scenario() -> None:
-            client, clock = connect(redis_url), FakeClock()
-            try:
+            clock = FakeClock()
+            async with redis_client(redis_url, redis_prefix) as client:
                 store = RedisWindows(client, redis_prefix, clock)
                 weight = Budget("ip", 100, 60.0, cost=3)
                 for _ in range(2):
@@ -157,9 +141,5 @@ class TestRedis:
                 store.last_seen("full")
                 assert (await store.acquire([full], []))[0] > 0
                 assert store.last_seen("full") == (6, 0.0)  # a refusal says how full the window is too
-            finally:
-                async for key in client.scan_iter(match=f"{redis_prefix}*"):
-                    await client.delete(key)
-                await client.aclose()
 
         asyncio.run(scenario())

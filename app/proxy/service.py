@@ -85,19 +85,15 @@ def adapter_for(exchange_id: str) -> Exchange:
 def choose_credential(client: SigningClient, adapter: Exchange, ref: str | None) -> GrantedCredential:
     """The named credential, or the client's only one for this exchange. Same answer for
     "does not exist" and "not yours", so a client cannot probe other clients' labels."""
-    mine = [c for c in client.credentials if family(c.exchange) == family(adapter.id)]
+    ours = family(adapter.id)
     if ref:
-        exchange, sep, label = ref.partition(":")
-        named = [c for c in client.credentials if ref in (c.id, c.label) or (sep and (exchange, label) == (
-            c.exchange, c.label))]
-        if not named:
-            raise CredentialNotGranted(f"no credential '{ref}' is granted to this client")
         # A label is unique per exchange, not overall: this exchange's family's wins, this exchange's first.
-        credential = min(named, key=lambda c: (family(c.exchange) != family(adapter.id), c.exchange != adapter.id))
-        if family(credential.exchange) != family(adapter.id):
+        credential = min(_named(client, ref), key=lambda c: (family(c.exchange) != ours, c.exchange != adapter.id))
+        if family(credential.exchange) != ours:
             raise InvalidInput.field("X-Signvault-Credential",
                                      f"the credential is for {credential.exchange}, not {adapter.id}")
         return credential
+    mine = [c for c in client.credentials if family(c.exchange) == ours]
     if len(mine) == 1:
         return mine[0]
     if not mine:
@@ -109,14 +105,22 @@ def choose_credential(client: SigningClient, adapter: Exchange, ref: str | None)
 def granted(client: SigningClient, ref: str) -> GrantedCredential:
     """A credential the client holds, named by id, label or exchange:label (for /sign and logins).
     A label used on several exchanges names none of them: the caller must say which."""
-    named = [c for c in client.credentials if ref in (c.id, c.label, f"{c.exchange}:{c.label}")]
-    if not named:
-        raise CredentialNotGranted(f"no credential '{ref}' is granted to this client")
+    named = _named(client, ref)
     if len(named) > 1:
         raise InvalidInput.field("credential", f"'{ref}' names {len(named)} of this client's credentials "
                                                f"({', '.join(sorted(c.exchange for c in named))}); name one as "
                                                "exchange:label or by id")
     return named[0]
+
+
+def _named(client: SigningClient, ref: str) -> list[GrantedCredential]:
+    """The client's credentials that `ref` names, by id, label or exchange:label; at least one."""
+    exchange, sep, label = ref.partition(":")
+    named = [c for c in client.credentials
+             if ref in (c.id, c.label) or (sep and (exchange, label) == (c.exchange, c.label))]
+    if not named:
+        raise CredentialNotGranted(f"no credential '{ref}' is granted to this client")
+    return named
 
 
 def authorise(client: SigningClient, credential: GrantedCredential, access: Access) -> None:

@@ -11,6 +11,7 @@ where the documented routes live.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import Awaitable, Callable
@@ -39,7 +40,7 @@ from app.proxy.caller import Caller, ClientGone
 from app.proxy.paths import exchange_path, exchange_query
 from app.proxy.schemas import SignedRequest, SignRequest
 from app.proxy.service import Prepared, SigningService, adapter_for, granted
-from app.proxy.upstream import ExchangeNotSent, ExchangeResponse, target_url
+from app.proxy.upstream import ExchangeNotSent, ExchangeOutcomeUnknown, ExchangeResponse, target_url
 from app.request_guard import has_control, refuse_control
 
 PROXY_ROUTE = "/proxy/{exchange}/{path:path}"
@@ -222,11 +223,23 @@ async def _forward_once(store: IdempotencyStore, service: SigningService, prepar
         else:  # refused, or no connection, before any byte went out: the key is free for a retry
             await store.release(client.id, key)
         raise
-    except BaseException:
+    except ClientGone:  # it waited for its turn on the key, and the bot gave up: never sent
         await store.release(client.id, key)
+        raise
+    except BaseException:
+        # Cancelled (a worker stopping) or failed without saying how far it got: it may have reached
+        # the exchange, so its key must never let a retry out. Shielded: a cancelled task's next
+        # await would be cancelled too. If even this cannot be stored, the key stays in flight (409).
+        await asyncio.shield(_store_answer(store, client, key, problem_answer(_interrupted(prepared))))
         raise
     await _store_answer(store, client, key, StoredAnswer(answer.status, answer.headers, answer.body))
     return answer.status, answer.headers, answer.body
+
+
+def _interrupted(prepared: Prepared) -> ExchangeOutcomeUnknown:
+    return ExchangeOutcomeUnknown(
+        f"The request to {prepared.adapter.spec.name} was interrupted after it may have been sent: the order may "
+        "or may not have been placed. Check its status before sending it again.")
 
 
 async def _store_answer(store: IdempotencyStore, client: SigningClient, key: str, answer: StoredAnswer) -> None:

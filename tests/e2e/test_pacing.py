@@ -7,12 +7,13 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -29,6 +30,13 @@ KRAKEN: Case = CASES["kraken"]
 
 def reached(sim: SimulatorServer, path: str) -> int:
     return len([r for r in sim.config.received if r.path == path])
+
+
+def _until(done: Callable[[], bool], within_s: float = 5.0) -> None:
+    deadline = time.monotonic() + within_s
+    while not done():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
 
 
 def gateway_for(sim: SimulatorServer, tmp_path: Path, **settings: object) -> TestClient:
@@ -310,6 +318,55 @@ class TestIdempotencyKey:
         assert retried.status_code == 200, retried.text
         assert "idempotent-replayed" not in retried.headers
         assert reached(sim, "/api/v5/trade/order") == 1
+
+    def test_an_order_whose_connection_broke_after_sending_is_replayed_not_resent(
+        self, sim: SimulatorServer, tmp_path: Path,
+    ) -> None:
+        """Cut after the request went out, the exchange may have placed the order: a retry hears so."""
+        path = "/api/v5/trade/order"
+        host, port = urlsplit(sim.url).hostname, urlsplit(sim.url).port
+        assert host is not None and port is not None
+        with TcpRelay(host, port) as relay:
+            urls = {exchange: sim.url_for(exchange) for exchange in EXCHANGE_IDS}
+            urls["okx"] = f"http://127.0.0.1:{relay.port}/okx"
+            settings = make_settings(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'signvault.db'}", exchange_urls=urls)
+            with TestClient(create_app(settings)) as gateway, ThreadPoolExecutor(1) as pool:
+                headers = enrol(gateway, sim, OKX)
+                sim.config.force("okx", delay_seconds=1.0, path=path)
+                cut = pool.submit(self.order, gateway, headers, "order-7")
+                _until(lambda: reached(sim, path) == 1)
+                relay.refuse()
+                body = assert_problem(cut.result(), 502, "exchange-unreachable")
+                assert "may or may not" in body["detail"]
+                relay.heal()
+                retried = self.order(gateway, headers, "order-7")
+        assert_problem(retried, 502, "exchange-unreachable")
+        assert retried.headers["idempotent-replayed"] == "true"
+        assert reached(sim, path) == 1
+
+    def test_an_order_interrupted_after_sending_is_never_sent_again(
+        self, gateway: TestClient, sim: SimulatorServer,
+    ) -> None:
+        """A request cancelled in flight (a worker stopping) may have reached the exchange: its key
+        must not let the bot's retry place a second order."""
+        path = "/api/v5/trade/order"
+        headers = enrol(gateway, sim, OKX)
+        sim.config.force("okx", delay_seconds=0.5, path=path)
+
+        async def order() -> httpx.Response:
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(gateway.app), base_url="http://signvault") as c:
+                return await c.post(f"/proxy/okx{path}", content=OKX.order[2], headers={
+                    **headers, "content-type": "application/json", "Idempotency-Key": "order-8"})
+
+        assert gateway.portal is not None
+        interrupted = gateway.portal.start_task_soon(order)
+        _until(lambda: reached(sim, path) == 1)
+        interrupted.cancel()
+        time.sleep(0.8)  # the exchange has answered the first by now
+        retried = self.order(gateway, headers, "order-8")
+        assert reached(sim, path) == 1, retried.text
+        body = assert_problem(retried, 502, "exchange-outcome-unknown")
+        assert "check its status" in body["detail"].lower() and retried.headers["idempotent-replayed"] == "true"
 
     def test_a_crypto_com_retry_is_the_same_order_whatever_its_auth(
         self, gateway: TestClient, sim: SimulatorServer,

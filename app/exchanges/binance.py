@@ -74,6 +74,11 @@ KEY_ONLY = ("/api/v3/userDataStream", "/sapi/v1/userDataStream", "/fapi/v1/liste
 KEY_ONLY_TREES = tuple(path + "/" for path in KEY_ONLY)  # e.g. /sapi/v1/userDataStream/isolated
 
 
+def is_listen_key(path: str) -> bool:
+    """A listen key's endpoint (the account's own event stream): the key header, no signature."""
+    return path in KEY_ONLY or path.startswith(KEY_ONLY_TREES)
+
+
 # Request weight of the endpoints bots call most (anything else counts 1; the X-MBX-USED-WEIGHT-1M
 # header then corrects the count). https://developers.binance.com/docs/binance-spot-api-docs/rest-api
 WEIGHTS = {
@@ -108,7 +113,7 @@ class Binance(Exchange):
 
     def classify(self, request: UpstreamRequest) -> Access:
         path = request.path
-        if path in KEY_ONLY or path.startswith(KEY_ONLY_TREES):  # a listen key: the account's own event stream
+        if is_listen_key(path):
             return "read"
         return super().classify(request)
 
@@ -176,7 +181,7 @@ class Binance(Exchange):
 
     def sign(self, request: UpstreamRequest, key: SigningKey, moment: Moment) -> UpstreamRequest:
         request = request.with_headers(**{"X-MBX-APIKEY": key.api_key})
-        if request.path.startswith(KEY_ONLY):
+        if is_listen_key(request.path):
             return request
         # timestamp and signature go where the parameters are: the form body if there is one.
         in_body = bool(request.body) and params.is_form(request.headers)

@@ -83,6 +83,12 @@ class TestBinance:
         signed = sign(binance.SPOT, UpstreamRequest("POST", "/api/v3/userDataStream"), "s", 1)
         assert signed.headers["x-mbx-apikey"] == "key" and signed.query == ""
 
+    @pytest.mark.parametrize("path", ["/api/v3/userDataStreamer", "/fapi/v1/listenKeyX"])
+    def test_a_path_that_only_begins_like_a_listen_key_is_signed(self, path: str) -> None:
+        """As it is classified: not a listen key, so it is signed like any private endpoint."""
+        signed = sign(binance.SPOT, UpstreamRequest("POST", path), "s", 1)
+        assert "signature=" in signed.query and binance.SPOT.classify(UpstreamRequest("POST", path)) == "trade"
+
 
 class TestKraken:
     def test_add_order(self) -> None:

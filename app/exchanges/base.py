@@ -48,11 +48,12 @@ UNREADABLE = (LookupError, TypeError, ValueError, AttributeError, OverflowError)
 
 @dataclass(frozen=True)
 class Cooldown:
-    """The exchange said stop: for the whole egress IP, one key, or one key's new orders (its cancels
-    and reads go on); for how long, and whether it is a ban. `seconds` is held between 1 s and
-    MAX_COOLDOWN_S (found by drawing headers at random)."""
+    """The exchange said stop: for the whole egress IP, one key, one key's new orders (its cancels
+    and reads go on), or one key's calls to one endpoint, where the exchange counts each endpoint
+    apart (its other endpoints, cancels included, go on); for how long, and whether it is a ban.
+    `seconds` is held between 1 s and MAX_COOLDOWN_S (found by drawing headers at random)."""
 
-    scope: Literal["ip", "key", "orders"]
+    scope: Literal["ip", "key", "orders", "endpoint"]
     seconds: float
     ban: bool = False
 
@@ -219,6 +220,9 @@ class Exchange:
     public_prefixes: tuple[str, ...] = ()  # forwarded unsigned
     time_path: str | None = None  # public server-time endpoint
     uses_nonce: bool = False  # needs a strictly increasing nonce per key (Kraken)
+    # Counts each endpoint apart per key, and may answer Cooldown("endpoint"): every call on a key then
+    # also checks its endpoint's cooldown. Off elsewhere, so that they pay nothing for it.
+    endpoint_cooldowns: bool = False
     # Writes that move funds or keys out of a trading key's reach: refused unless both credential and
     # client allow "withdraw". Withdrawals, transfers and gift codes move funds; sub-accounts and
     # brokers' sub-accounts take transfers in and hold keys of their own; creating or changing API

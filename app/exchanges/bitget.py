@@ -8,7 +8,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from app.exchanges.base import Exchange, ExchangeSpec, KeyPermissions, Moment, SigningKey, UpstreamRequest
+from app.exchanges.base import (
+    Cooldown,
+    Exchange,
+    ExchangeSpec,
+    KeyPermissions,
+    Moment,
+    SigningKey,
+    UpstreamRequest,
+    retry_after_s,
+)
 from app.exchanges.crypto import b64, passphrase_login
 
 
@@ -24,6 +33,14 @@ class Bitget(Exchange):
     time_path = "/api/v2/public/time"
     key_rate = "10/second"  # per UID per endpoint, mostly 10-20/s
     ip_rate = "6000/minute"
+    endpoint_cooldowns = True
+
+    def cooldown(self, status: int, headers: Mapping[str, str], body: bytes) -> Cooldown | None:
+        # 429: Bitget counts each endpoint apart per UID, in one-second windows; the key's other
+        # endpoints (its cancels while orders are spent) go on.
+        if status == 429:
+            return Cooldown("endpoint", retry_after_s(headers, 1.0))
+        return super().cooldown(status, headers, body)
 
     check_path = "/api/v2/spot/account/info"
     check_errors = {"40006": "invalid_key", "40037": "invalid_key", "40012": "invalid_key",

@@ -38,16 +38,18 @@ class Bybit(Exchange):
     public_prefixes = ("/v5/market/", "/v5/announcements/")
     time_path = "/v5/market/time"
     signature_binds_endpoint = False
+    endpoint_cooldowns = True
     key_rate = "10/second"  # per UID per endpoint is 10-20/s
     ip_rate = "600/5second"  # over it: HTTP 403 and a 10-minute IP ban
 
     def cooldown(self, status: int, headers: Mapping[str, str], body: bytes) -> Cooldown | None:
         if status == 403 and body.lower().find(b"too frequent") >= 0:
             return Cooldown("ip", 600.0, ban=True)
-        # "Too many visits!" (10006, per UID), or the last call this window on this endpoint: that key
-        # waits until the reset timestamp.
+        # "Too many visits!" (10006), or the last call this window on this endpoint: Bybit counts each
+        # endpoint apart per UID, so that key's calls to that endpoint wait until the reset timestamp;
+        # its other endpoints (a cancel while orders are spent) go on.
         if body.find(b'"retCode":10006') >= 0 or headers.get("x-bapi-limit-status") == "0":
-            return Cooldown("key", reset_in_s(headers.get("x-bapi-limit-reset-timestamp", "")) or 1.0)
+            return Cooldown("endpoint", reset_in_s(headers.get("x-bapi-limit-reset-timestamp", "")) or 1.0)
         return super().cooldown(status, headers, body)
 
     def classify(self, request: UpstreamRequest) -> Access:

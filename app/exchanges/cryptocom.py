@@ -62,10 +62,11 @@ class CryptoCom(Exchange):
     )
     public_prefixes = (PREFIX + "public/",)
     key_rate = "25/second"  # most private methods: 3 per 100 ms per key
+    endpoint_cooldowns = True  # one path per method
 
     def cooldown(self, status: int, headers: Mapping[str, str], body: bytes) -> Cooldown | None:
-        if body.find(b'"code":42901') >= 0:
-            return Cooldown("key", 1.0)
+        if body.find(b'"code":42901') >= 0:  # counted per method per key: that method waits
+            return Cooldown("endpoint", 1.0)
         return super().cooldown(status, headers, body)
 
     def method_of(self, request: UpstreamRequest) -> str:

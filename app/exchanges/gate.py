@@ -38,6 +38,7 @@ class Gate(Exchange):
         "futures/usdt/order_book", "futures/usdt/tickers", "futures/usdt/candlesticks", "futures/usdt/trades"))
     time_path = "/api/v4/spot/time"
     key_rate = "10/second"  # spot order placement: 10/s per UID
+    endpoint_cooldowns = True
 
     check_path = "/api/v4/account/detail"
     check_errors = {"INVALID_KEY": "invalid_key", "INVALID_CREDENTIALS": "invalid_key",
@@ -71,11 +72,11 @@ class Gate(Exchange):
                 "auth": {"method": "api_key", "KEY": key.api_key, "SIGN": sign}}
 
     def cooldown(self, status: int, headers: Mapping[str, str], body: bytes) -> Cooldown | None:
-        if headers.get("x-gate-ratelimit-requests-remain") == "0":
+        if headers.get("x-gate-ratelimit-requests-remain") == "0":  # what is left on this endpoint
             # Gate's docs give no unit; clients in the wild read seconds or milliseconds, and taking
             # milliseconds for seconds would pause the key for MAX_COOLDOWN_S.
             reset = headers.get("x-gate-ratelimit-reset-timestamp", "")
-            return Cooldown("key", reset_in_s(reset, unit_ms=None) or 1.0)
+            return Cooldown("endpoint", reset_in_s(reset, unit_ms=None) or 1.0)
         return super().cooldown(status, headers, body)
 
     def server_time_ms(self, body: Any) -> int | None:

@@ -45,10 +45,16 @@ class Okx(Exchange):
     public_prefixes = ("/api/v5/public/", "/api/v5/market/")
     time_path = "/api/v5/public/time"
     key_rate = "10/second"  # per endpoint per UID, mostly 10-60 per 2 s
+    endpoint_cooldowns = True
 
     def cooldown(self, status: int, headers: Mapping[str, str], body: bytes) -> Cooldown | None:
-        if status == 429 or body.find(b'"code":"50011"') >= 0 or body.find(b'"code":"50061"') >= 0:
-            return Cooldown("key", retry_after_s(headers, 2.0))
+        # 50061: the sub-account's order rate, which counts new and amended orders only, so its cancels
+        # and reads go on. 50011 (HTTP 429): OKX limits each endpoint apart, per UID or per IP for
+        # public ones, so only that endpoint waits (a 2 s window, most of them).
+        if body.find(b'"code":"50061"') >= 0:
+            return Cooldown("orders", retry_after_s(headers, 2.0))
+        if status == 429 or body.find(b'"code":"50011"') >= 0:
+            return Cooldown("endpoint", retry_after_s(headers, 2.0))
         return super().cooldown(status, headers, body)
 
     check_path = "/api/v5/account/config"

@@ -68,11 +68,11 @@ class Limiter:
         if wait <= 0:
             return
         headers = {"Retry-After": retry_after_header(wait)}
-        if blocker is not None and ":ban" in blocker:
+        if blocker is not None and blocker.endswith(":ban"):
             metrics.THROTTLED.labels(exchange, "cooldown").inc()
             raise ExchangeBanned(f"{exchange} banned the egress IP; retry after {headers['Retry-After']} s",
                                  headers=headers)
-        if blocker is not None and ":throttle" in blocker:
+        if blocker is not None and blocker.endswith(":throttle"):
             metrics.THROTTLED.labels(exchange, "cooldown").inc()
             raise ExchangeCoolingDown(f"{exchange} asked us to slow down; retry after {headers['Retry-After']} s",
                                       headers=headers)

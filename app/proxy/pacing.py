@@ -9,6 +9,7 @@ Limits an operator sets are applied exactly.
 
 from __future__ import annotations
 
+import hashlib
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from app.proxy.service import Prepared
 
 NORMAL_SHARE = 0.9
+ENDPOINT_NAME_MAX = 120
 SCOPES = {"cred:": "credential", "orders:": "order", "client:": "client", "ip:": "exchange"}
 
 
@@ -92,8 +94,18 @@ def _owner(exchange: str, host: str, credential_id: str | None, scope: str, mark
     return f"{exchange}:{scope}:{credential_id}", scope
 
 
+def _endpoint_owner(exchange: str, credential_id: str, path: str) -> tuple[str, str]:
+    """One key's calls to one endpoint: its path, without the query, is the endpoint. A long one is
+    named by its digest, so that the cooldown's name fits a notice to the other replicas."""
+    if len(path) > ENDPOINT_NAME_MAX:
+        path = hashlib.sha256(path.encode()).hexdigest()
+    return f"{exchange}:endpoint:{credential_id}", path
+
+
 def _cooldown_owner(prepared: Prepared, scope: str) -> tuple[str, str]:
     credential = prepared.credential
+    if scope == "endpoint" and credential is not None:  # without a key, the IP's (_owner)
+        return _endpoint_owner(prepared.adapter.id, credential.id, prepared.request.path)
     market = prepared.adapter.order_count(prepared.request.path)[0] if scope == "orders" else ""
     return _owner(prepared.adapter.id, prepared.host, credential.id if credential is not None else None, scope,
                   market)
@@ -104,9 +116,18 @@ def cooldown_keys(prepared: Prepared) -> tuple[str, ...]:
 
 
 def _cooldown_keys_of(prepared: Prepared, order: tuple[str, str | None] | None) -> tuple[str, ...]:
-    credential = prepared.credential
-    return _cooldown_keys(prepared.adapter.id, prepared.host, credential.id if credential is not None else None,
+    adapter, credential = prepared.adapter, prepared.credential
+    keys = _cooldown_keys(adapter.id, prepared.host, credential.id if credential is not None else None,
                           order is not None, order[0] if order else "")
+    if credential is None or not adapter.endpoint_cooldowns:
+        return keys
+    return keys + _endpoint_cooldown_keys(adapter.id, credential.id, prepared.request.path)
+
+
+@lru_cache(maxsize=4096)  # apart from _cooldown_keys: a path that carries an order's id is one entry each
+def _endpoint_cooldown_keys(exchange: str, credential_id: str, path: str) -> tuple[str, ...]:
+    owner = _endpoint_owner(exchange, credential_id, path)
+    return cooldown_key(*owner, "ban"), cooldown_key(*owner, "throttle")
 
 
 @lru_cache(maxsize=16384)

@@ -577,7 +577,7 @@ class TestExchangeCounters:
         assert_problem(api.post(target, headers=bot["headers"]), 429, "rate-limited")  # 100 per 10 s: spent
         assert order.call_count == 1
 
-    def test_a_spent_endpoint_counter_cools_the_key_down(self, api: TestClient, exchange: Any) -> None:
+    def test_a_spent_endpoint_counter_cools_that_endpoint_down(self, api: TestClient, exchange: Any) -> None:
         credential = create_credential(api, exchange="bybit", label="bybit")
         client = create_client(api, credentials=[credential["id"]])
         exchange.get("https://api.bybit.com/v5/market/time").respond(
@@ -591,3 +591,23 @@ class TestExchangeCounters:
         assert_problem(refused, 429, "exchange-cooling-down")
         assert int(refused.headers["retry-after"]) in (2, 3)
         assert balance.call_count == 1
+
+    def test_a_spent_endpoint_pauses_only_that_endpoint_so_cancels_go_on(self, api: TestClient, exchange: Any) -> None:
+        """Bybit counts each endpoint apart: orders spent must not keep the bot from cancelling."""
+        credential = create_credential(api, exchange="bybit", label="bybit")
+        client = create_client(api, credentials=[credential["id"]], permissions=["read", "trade"])
+        exchange.get("https://api.bybit.com/v5/market/time").respond(
+            json={"retCode": 0, "result": {"timeNano": str(time.time_ns())}})
+        reset = str(int(time.time() * 1000) + 3000)
+        create = exchange.post("https://api.bybit.com/v5/order/create").respond(
+            json={"retCode": 0}, headers={"X-Bapi-Limit-Status": "0", "X-Bapi-Limit-Reset-Timestamp": reset})
+        cancel = exchange.post("https://api.bybit.com/v5/order/cancel").respond(json={"retCode": 0})
+        headers = {"X-Signvault-Token": client["token"], "content-type": "application/json"}
+        order = b'{"category":"linear","symbol":"BTCUSDT","side":"Buy","orderType":"Market","qty":"1"}'
+        assert api.post("/proxy/bybit/v5/order/create", content=order, headers=headers).status_code == 200
+        assert_problem(api.post("/proxy/bybit/v5/order/create", content=order, headers=headers), 429,
+                       "exchange-cooling-down")
+        cancelled = api.post("/proxy/bybit/v5/order/cancel", headers=headers,
+                             content=b'{"category":"linear","symbol":"BTCUSDT","orderId":"1"}')
+        assert cancelled.status_code == 200, cancelled.text
+        assert create.call_count == 1 and cancel.call_count == 1

@@ -324,7 +324,12 @@ async def _before_sending(deadline: float, step: Awaitable[T]) -> T:
 
 class Http1Client:
     """Keep-alive connections per origin, on one egress path: a forward proxy, a bound source
-    address, or neither. `request` sends the target exactly as given: signed bytes are not re-encoded."""
+    address, or neither. `request` sends the target exactly as given: signed bytes are not re-encoded.
+
+    Each origin has `max_connections` requests outstanding at most, its own slots: an exchange that
+    stops answering holds only its own until their deadlines, and the others' requests go on (with
+    one count for all, a few hundred calls to one hung exchange stalled every exchange's). Its idle
+    connections were already kept per origin, so this adds no sockets that could not be open before."""
 
     def __init__(self, timeout_s: float, connect_timeout_s: float = 5.0, *, proxy: str | None = None,
                  source_ip: str | None = None, max_connections: int = 512, max_idle_per_origin: int | None = None,
@@ -340,7 +345,8 @@ class Http1Client:
         self.max_idle = max_connections if max_idle_per_origin is None else max_idle_per_origin
         self.idle_s = idle_s
         self.ssl_context = ssl_context or ssl.create_default_context()
-        self._slots = asyncio.Semaphore(max_connections)
+        self.max_connections = max_connections
+        self._slots: dict[str, asyncio.Semaphore] = {}  # per origin (_Route.key)
         self._idle: dict[str, deque[_Connection]] = {}
         self._closed = False
 
@@ -355,10 +361,13 @@ class Http1Client:
         # The usual case, a free slot and a pooled connection, waits only for the answer, under one
         # loop timer: asyncio.timeout() around it all was a fifth of this client's instructions per
         # request (callgrind). Waiting for a slot or a new connection counts against the same deadline.
-        if self._slots.locked():
-            await _before_sending(deadline, self._slots.acquire())
+        slots = self._slots.get(route.key)
+        if slots is None:
+            slots = self._slots[route.key] = asyncio.Semaphore(self.max_connections)
+        if slots.locked():
+            await _before_sending(deadline, slots.acquire())
         else:
-            await self._slots.acquire()
+            await slots.acquire()
         try:
             connection = self._checkout(route, loop)
             if connection is None:
@@ -370,7 +379,7 @@ class Http1Client:
                 raise
             self._release(route, connection, loop)
         finally:
-            self._slots.release()
+            slots.release()
         return decoded(response)
 
     def _checkout(self, route: _Route, loop: asyncio.AbstractEventLoop) -> _Connection | None:

@@ -341,6 +341,26 @@ def test_running_out_of_time_before_sending_says_nothing_was_sent() -> None:
     run(test)
 
 
+def test_an_exchange_that_stops_answering_holds_only_its_own_slots() -> None:
+    async def test() -> None:
+        hung, answering_ = await serve(never_answering), await serve(answering(OK))
+        client = Http1Client(0.5, max_connections=1)
+        held = asyncio.create_task(client.request("GET", hung.origin, "/holds-its-only-slot", {}))
+        await asyncio.sleep(0.05)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        response = await client.request("GET", answering_.origin, "/another-exchange", {})
+        assert response.status == 200 and loop.time() - started < 0.2  # not queued behind the hung one
+        client.timeout_s = 0.1
+        with pytest.raises(ConnectFailed, match="within the request's time"):  # the hung one's own queue
+            await client.request("GET", hung.origin, "/queued", {})
+        with pytest.raises(TimeoutError):
+            await held
+        assert [head.split(b" ")[1] for head in hung.heads] == [b"/holds-its-only-slot"]
+        await client.aclose()
+    run(test)
+
+
 def test_a_request_queued_for_a_connection_still_ends_at_its_own_deadline() -> None:
     async def test() -> None:
         server = await serve(never_answering)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, NamedTuple
 
 from pydantic import ValidationError
@@ -39,7 +39,7 @@ from app.proxy import pacing
 from app.proxy.caller import Caller, ClientGone
 from app.proxy.paths import exchange_path, exchange_query
 from app.proxy.schemas import SignedRequest, SignRequest
-from app.proxy.service import Prepared, SigningService, adapter_for, granted
+from app.proxy.service import Prepared, SigningService, adapter_for, granted, may_have_sent
 from app.proxy.upstream import ExchangeNotSent, ExchangeOutcomeUnknown, ExchangeResponse, target_url
 from app.request_guard import has_control, refuse_control
 
@@ -215,25 +215,48 @@ async def _forward_once(store: IdempotencyStore, service: SigningService, prepar
     stored = await store.claim(client.id, key, print_)
     if stored is not None:
         return stored.status, [*stored.headers, _REPLAYED], stored.body
+    began = may_have_sent.set(False)
     try:
         answer: ExchangeResponse = await service.forward(prepared, caller)
     except ProblemError as exc:
-        if exc.status in (502, 504) and not isinstance(exc, ExchangeNotSent):
+        if may_have_sent.get() and exc.status in (502, 504) and not isinstance(exc, ExchangeNotSent):
             await _store_answer(store, client, key, problem_answer(exc))  # it went out, outcome unknown: never again
-        else:  # refused, or no connection, before any byte went out: the key is free for a retry
-            await store.release(client.id, key)
-        raise
-    except ClientGone:  # it waited for its turn on the key, and the bot gave up: never sent
-        await store.release(client.id, key)
+        else:  # refused, or failed (a clock sync, a connection) before any byte went out: free for a retry
+            await _release(store, client, key)
         raise
     except BaseException:
-        # Cancelled (a worker stopping) or failed without saying how far it got: it may have reached
-        # the exchange, so its key must never let a retry out. Shielded: a cancelled task's next
-        # await would be cancelled too. If even this cannot be stored, the key stays in flight (409).
-        await asyncio.shield(_store_answer(store, client, key, problem_answer(_interrupted(prepared))))
+        # Cancelled (a worker stopping) or failed otherwise (a database error while it waited for its
+        # turn on a key, say). Once its send began, it may have reached the exchange, so its key must
+        # never let a retry out; before that, it is free. Shielded: in a cancelled task the next
+        # await would be cancelled too. If even this fails, the key stays in flight (409) until it expires.
+        if may_have_sent.get():
+            await _settle(_store_answer(store, client, key, problem_answer(_interrupted(prepared))))
+        else:
+            await _settle(_release(store, client, key))
         raise
+    finally:
+        may_have_sent.reset(began)
     await _store_answer(store, client, key, StoredAnswer(answer.status, answer.headers, answer.body))
     return answer.status, answer.headers, answer.body
+
+
+_SETTLING: set[asyncio.Future[None]] = set()  # asyncio keeps only weak references to running tasks
+
+
+async def _settle(work: Coroutine[Any, Any, None]) -> None:
+    """`work` run to its end even if this task is cancelled meanwhile."""
+    task = asyncio.ensure_future(work)
+    _SETTLING.add(task)
+    task.add_done_callback(_SETTLING.discard)
+    await asyncio.shield(task)
+
+
+async def _release(store: IdempotencyStore, client: SigningClient, key: str) -> None:
+    try:
+        await store.release(client.id, key)
+    except Exception as exc:
+        log.error("an Idempotency-Key could not be released (%s); it stays in flight until it expires",
+                  type(exc).__name__)
 
 
 def _interrupted(prepared: Prepared) -> ExchangeOutcomeUnknown:

@@ -12,6 +12,7 @@ import json
 import random
 import re
 import time
+from contextvars import ContextVar
 from email.utils import parsedate_to_datetime
 from functools import lru_cache
 from typing import Any, NamedTuple
@@ -45,6 +46,10 @@ from app.proxy.nonces import NonceSource
 from app.proxy.upstream import ExchangeOutcomeUnknown, ExchangeResponse, ExchangeTimeout, ExchangeUnreachable, Upstream
 from app.settings import Settings
 
+# Whether this request's call to the exchange has begun: set as the upstream send starts, so that a
+# failure or a cancellation from then on counts as "it may have reached the exchange", and anything
+# earlier as "not sent" (the Idempotency-Key's fate, app/proxy/gateway.py).
+may_have_sent: ContextVar[bool] = ContextVar("signvault_may_have_sent", default=False)
 READ_RETRIES = 2
 BACKOFF_S = 0.2
 RETRYABLE_STATUSES = frozenset({502, 503, 504})
@@ -338,6 +343,7 @@ class SigningService:
     async def _send(self, prepared: Prepared, request: UpstreamRequest) -> ExchangeResponse:
         before = local_ms()
         started = time.perf_counter()  # the wait itself, finer than the clock's whole milliseconds
+        may_have_sent.set(True)
         response = await self.upstream.send(prepared.origin, request, prepared.adapter.spec.name,
                                             unknown_outcome=prepared.access in ("trade", "withdraw"))
         waited_s = time.perf_counter() - started

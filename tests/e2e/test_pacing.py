@@ -368,6 +368,31 @@ class TestIdempotencyKey:
         body = assert_problem(retried, 502, "exchange-outcome-unknown")
         assert "check its status" in body["detail"].lower() and retried.headers["idempotent-replayed"] == "true"
 
+    def test_an_order_cancelled_while_it_waited_for_its_turn_frees_the_key(
+        self, gateway: TestClient, sim: SimulatorServer,
+    ) -> None:
+        """Queued behind another call on its Kraken key, it was never sent: the bot's retry goes out."""
+        method, path, body = KRAKEN.order
+        headers = {**enrol(gateway, sim, KRAKEN), "content-type": KRAKEN.content_type}
+        sim.config.force("kraken", delay_seconds=0.5, path=path)  # the first order holds the key's turn
+
+        async def order(key: str | None) -> httpx.Response:
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(gateway.app), base_url="http://signvault") as c:
+                return await c.request(method, f"/proxy/kraken{path}", content=body,
+                                       headers={**headers, **({"Idempotency-Key": key} if key else {})})
+
+        assert gateway.portal is not None
+        ahead = gateway.portal.start_task_soon(order, None)
+        _until(lambda: reached(sim, path) == 1)
+        queued = gateway.portal.start_task_soon(order, "order-9")
+        time.sleep(0.1)
+        queued.cancel()
+        assert ahead.result(5).status_code == 200
+        retried = gateway.post(f"/proxy/kraken{path}", content=body, headers={**headers, "Idempotency-Key": "order-9"})
+        assert retried.status_code == 200, retried.text
+        assert "idempotent-replayed" not in retried.headers
+        assert reached(sim, path) == 2
+
     def test_a_crypto_com_retry_is_the_same_order_whatever_its_auth(
         self, gateway: TestClient, sim: SimulatorServer,
     ) -> None:

@@ -9,6 +9,8 @@ from collections.abc import Callable, Sequence
 
 from app.limits.budgets import Budget
 
+PRUNE_FROM = 1024  # cooldowns held before the ones that are over are dropped
+
 
 class MemoryWindows:
     """Each key holds (time, cost) entries younger than its window; admission is all-or-nothing.
@@ -21,6 +23,7 @@ class MemoryWindows:
         self._entries: dict[str, deque[tuple[float, int]]] = {}
         self._sums: dict[str, int] = {}
         self._cooldowns: dict[str, float] = {}
+        self._prune_at = PRUNE_FROM
 
     def _evict(self, key: str, horizon: float) -> None:
         entries = self._entries.get(key)
@@ -74,8 +77,13 @@ class MemoryWindows:
 
     def hold_cooldown(self, key: str, seconds: float) -> None:
         """`cool_down` for callers that cannot await (a notice from another replica)."""
-        until = self._clock() + seconds
-        self._cooldowns[key] = max(until, self._cooldowns.get(key, 0.0))
+        now = self._clock()
+        self._cooldowns[key] = max(now + seconds, self._cooldowns.get(key, 0.0))
+        if len(self._cooldowns) >= self._prune_at:
+            # Over ones go once there are many: an endpoint's cooldown is named by its path, which may
+            # carry an order's id. Amortised, each cooldown is looked at a bounded number of times.
+            self._cooldowns = {k: until for k, until in self._cooldowns.items() if until > now}
+            self._prune_at = max(PRUNE_FROM, 2 * len(self._cooldowns))
 
     async def cooldown_left(self, key: str) -> float:
         return max(0.0, self._cooldowns.get(key, 0.0) - self._clock())

@@ -94,18 +94,20 @@ def _owner(exchange: str, host: str, credential_id: str | None, scope: str, mark
     return f"{exchange}:{scope}:{credential_id}", scope
 
 
-def _endpoint_owner(exchange: str, credential_id: str, path: str) -> tuple[str, str]:
-    """One key's calls to one endpoint: its path, without the query, is the endpoint. A long one is
-    named by its digest, so that the cooldown's name fits a notice to the other replicas."""
+def _endpoint_owner(exchange: str, credential_id: str, method: str, path: str) -> tuple[str, str]:
+    """One key's calls to one endpoint: its method and path, without the query (Gate places, lists
+    and cancels all orders on one path, and counts each apart). A long path is named by its digest,
+    so that the cooldown's name fits a notice to the other replicas. A path that carries an id (an
+    order's) is an endpoint of its own here, so its cooldown stops only calls for that id."""
     if len(path) > ENDPOINT_NAME_MAX:
         path = hashlib.sha256(path.encode()).hexdigest()
-    return f"{exchange}:endpoint:{credential_id}", path
+    return f"{exchange}:endpoint:{credential_id}", f"{method}:{path}"
 
 
 def _cooldown_owner(prepared: Prepared, scope: str) -> tuple[str, str]:
     credential = prepared.credential
     if scope == "endpoint" and credential is not None:  # without a key, the IP's (_owner)
-        return _endpoint_owner(prepared.adapter.id, credential.id, prepared.request.path)
+        return _endpoint_owner(prepared.adapter.id, credential.id, prepared.request.method, prepared.request.path)
     market = prepared.adapter.order_count(prepared.request.path)[0] if scope == "orders" else ""
     return _owner(prepared.adapter.id, prepared.host, credential.id if credential is not None else None, scope,
                   market)
@@ -121,12 +123,13 @@ def _cooldown_keys_of(prepared: Prepared, order: tuple[str, str | None] | None) 
                           order is not None, order[0] if order else "")
     if credential is None or not adapter.endpoint_cooldowns:
         return keys
-    return keys + _endpoint_cooldown_keys(adapter.id, credential.id, prepared.request.path)
+    request = prepared.request
+    return keys + _endpoint_cooldown_keys(adapter.id, credential.id, request.method, request.path)
 
 
 @lru_cache(maxsize=4096)  # apart from _cooldown_keys: a path that carries an order's id is one entry each
-def _endpoint_cooldown_keys(exchange: str, credential_id: str, path: str) -> tuple[str, ...]:
-    owner = _endpoint_owner(exchange, credential_id, path)
+def _endpoint_cooldown_keys(exchange: str, credential_id: str, method: str, path: str) -> tuple[str, ...]:
+    owner = _endpoint_owner(exchange, credential_id, method, path)
     return cooldown_key(*owner, "ban"), cooldown_key(*owner, "throttle")
 
 

@@ -112,3 +112,11 @@ def test_a_worker_on_postgresql_and_redis_listens_from_its_start(
     while not notices.listening.is_set():
         assert time.monotonic() < deadline
         time.sleep(0.02)
+
+
+def test_an_endpoint_cooldown_on_the_longest_path_still_fits_a_notice() -> None:
+    from app.limits.notices import notice
+    from app.proxy.pacing import _endpoint_cooldown_keys
+
+    keys = _endpoint_cooldown_keys("cryptocom", "0" * 36, "DELETE", "/" + "a" * 2047)
+    assert len(keys) == 2 and all(parse_notice(notice(key, 1.0)) == (key, 1.0) for key in keys)

@@ -53,6 +53,18 @@ class TestMemory:
         clock.now += 0.5
         assert asyncio.run(store.acquire([budget], [])) == (0.0, None)
 
+    def test_cooldowns_that_are_over_are_dropped_once_there_are_many(self) -> None:
+        """An endpoint's cooldown is named by a path, which may carry an order's id: memory stays bounded."""
+        clock = FakeClock()
+        store = MemoryWindows(clock)
+        store.hold_cooldown("long", 3600.0)
+        for n in range(5000):
+            store.hold_cooldown(f"gate:endpoint:c:DELETE:/api/v4/spot/orders/{n}:throttle", 1.0)
+            clock.now += 0.01
+        assert len(store._cooldowns) < 1100
+        assert store.running_cooldowns().keys() >= {"long"}
+        assert asyncio.run(store.cooldown_left("long")) > 3500
+
     def test_all_or_nothing_across_budgets(self) -> None:
         store = MemoryWindows(FakeClock())
         tight, loose = Budget("tight", 1, 10.0), Budget("loose", 100, 10.0)

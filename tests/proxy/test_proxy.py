@@ -592,6 +592,24 @@ class TestExchangeCounters:
         assert int(refused.headers["retry-after"]) in (2, 3)
         assert balance.call_count == 1
 
+    def test_an_endpoint_is_its_method_and_path(self, api: TestClient, exchange: Any) -> None:
+        """Gate places, lists and cancels all orders on one path, and counts each apart."""
+        credential = create_credential(api, exchange="gate", label="gate")
+        client = create_client(api, credentials=[credential["id"]], permissions=["read", "trade"])
+        exchange.get("https://api.gateio.ws/api/v4/spot/time").respond(json={"server_time": int(time.time() * 1000)})
+        place = exchange.post("https://api.gateio.ws/api/v4/spot/orders").respond(
+            json={"id": "1"}, headers={"X-Gate-RateLimit-Requests-Remain": "0",
+                                       "X-Gate-RateLimit-Reset-Timestamp": str(int(time.time()) + 3)})
+        cancel_all = exchange.delete("https://api.gateio.ws/api/v4/spot/orders").respond(json=[])
+        headers = {"X-Signvault-Token": client["token"], "content-type": "application/json"}
+        order = b'{"currency_pair":"BTC_USDT","side":"buy","amount":"1","price":"100"}'
+        assert api.post("/proxy/gate/api/v4/spot/orders", content=order, headers=headers).status_code == 200
+        assert_problem(api.post("/proxy/gate/api/v4/spot/orders", content=order, headers=headers), 429,
+                       "exchange-cooling-down")
+        cancelled = api.delete("/proxy/gate/api/v4/spot/orders?currency_pair=BTC_USDT", headers=headers)
+        assert cancelled.status_code == 200, cancelled.text
+        assert place.call_count == 1 and cancel_all.call_count == 1
+
     def test_a_spent_endpoint_pauses_only_that_endpoint_so_cancels_go_on(self, api: TestClient, exchange: Any) -> None:
         """Bybit counts each endpoint apart: orders spent must not keep the bot from cancelling."""
         credential = create_credential(api, exchange="bybit", label="bybit")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import socket
@@ -43,6 +44,19 @@ def gateway_for(sim: SimulatorServer, tmp_path: Path, **settings: object) -> Tes
     urls = {exchange: sim.url_for(exchange) for exchange in EXCHANGE_IDS}
     return TestClient(create_app(make_settings(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'signvault.db'}",
                                                exchange_urls=urls, **settings)))
+
+
+@contextlib.contextmanager
+def okx_through_relay(sim: SimulatorServer, tmp_path: Path) -> Iterator[tuple[TcpRelay, TestClient]]:
+    """signvault with OKX reached through a TCP relay that can cut or refuse its connections."""
+    host, port = urlsplit(sim.url).hostname, urlsplit(sim.url).port
+    assert host is not None and port is not None
+    with TcpRelay(host, port) as relay:
+        urls = {exchange: sim.url_for(exchange) for exchange in EXCHANGE_IDS}
+        urls["okx"] = f"http://127.0.0.1:{relay.port}/okx"
+        settings = make_settings(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'signvault.db'}", exchange_urls=urls)
+        with TestClient(create_app(settings)) as gateway:
+            yield relay, gateway
 
 
 class TestOwnLimits:
@@ -301,20 +315,14 @@ class TestIdempotencyKey:
 
     def test_an_order_that_found_no_connection_frees_the_key(self, sim: SimulatorServer, tmp_path: Path) -> None:
         """A 502 that says the order was not sent must not be replayed: the bot's retry goes out."""
-        host, port = urlsplit(sim.url).hostname, urlsplit(sim.url).port
-        assert host is not None and port is not None
-        with TcpRelay(host, port) as relay:
-            urls = {exchange: sim.url_for(exchange) for exchange in EXCHANGE_IDS}
-            urls["okx"] = f"http://127.0.0.1:{relay.port}/okx"
-            settings = make_settings(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'signvault.db'}", exchange_urls=urls)
-            with TestClient(create_app(settings)) as gateway:
-                headers = enrol(gateway, sim, OKX)
-                relay.refuse()
-                unsent = self.order(gateway, headers, "order-6")
-                assert_problem(unsent, 502, "exchange-unreachable")
-                assert "not sent" in unsent.json()["detail"]
-                relay.heal()
-                retried = self.order(gateway, headers, "order-6")
+        with okx_through_relay(sim, tmp_path) as (relay, gateway):
+            headers = enrol(gateway, sim, OKX)
+            relay.refuse()
+            unsent = self.order(gateway, headers, "order-6")
+            assert_problem(unsent, 502, "exchange-unreachable")
+            assert "not sent" in unsent.json()["detail"]
+            relay.heal()
+            retried = self.order(gateway, headers, "order-6")
         assert retried.status_code == 200, retried.text
         assert "idempotent-replayed" not in retried.headers
         assert reached(sim, "/api/v5/trade/order") == 1
@@ -324,22 +332,16 @@ class TestIdempotencyKey:
     ) -> None:
         """Cut after the request went out, the exchange may have placed the order: a retry hears so."""
         path = "/api/v5/trade/order"
-        host, port = urlsplit(sim.url).hostname, urlsplit(sim.url).port
-        assert host is not None and port is not None
-        with TcpRelay(host, port) as relay:
-            urls = {exchange: sim.url_for(exchange) for exchange in EXCHANGE_IDS}
-            urls["okx"] = f"http://127.0.0.1:{relay.port}/okx"
-            settings = make_settings(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'signvault.db'}", exchange_urls=urls)
-            with TestClient(create_app(settings)) as gateway, ThreadPoolExecutor(1) as pool:
-                headers = enrol(gateway, sim, OKX)
-                sim.config.force("okx", delay_seconds=1.0, path=path)
-                cut = pool.submit(self.order, gateway, headers, "order-7")
-                _until(lambda: reached(sim, path) == 1)
-                relay.refuse()
-                body = assert_problem(cut.result(), 502, "exchange-unreachable")
-                assert "may or may not" in body["detail"]
-                relay.heal()
-                retried = self.order(gateway, headers, "order-7")
+        with okx_through_relay(sim, tmp_path) as (relay, gateway), ThreadPoolExecutor(1) as pool:
+            headers = enrol(gateway, sim, OKX)
+            sim.config.force("okx", delay_seconds=1.0, path=path)
+            cut = pool.submit(self.order, gateway, headers, "order-7")
+            _until(lambda: reached(sim, path) == 1)
+            relay.refuse()
+            body = assert_problem(cut.result(), 502, "exchange-unreachable")
+            assert "may or may not" in body["detail"]
+            relay.heal()
+            retried = self.order(gateway, headers, "order-7")
         assert_problem(retried, 502, "exchange-unreachable")
         assert retried.headers["idempotent-replayed"] == "true"
         assert reached(sim, path) == 1

@@ -97,7 +97,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await app.state.vault.check_rows_covered(app.state.sessionmaker)
         _announce_development_setup(settings, app.state.vault)
         await ensure_admin_token(settings, app.state.sessionmaker)
-        signing = build_signing(settings, app.state.vault, app.state.readonly_sessionmaker)
+        signing = build_signing(settings, app.state.vault, engine, app.state.readonly_sessionmaker)
         app.state.signing, app.state.redis = signing.service, signing.redis
         signing.start()
         app.state.egress = EgressMonitor(settings, signing.http)

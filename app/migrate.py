@@ -27,7 +27,7 @@ log = logging.getLogger("signvault")
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # Arbitrary constant naming signvault's migration lock among PostgreSQL advisory locks.
 MIGRATION_LOCK_ID = 0x5157_4C54
-HEAD = "0003"  # migrations/versions: the newest revision
+HEAD = "0004"  # migrations/versions: the newest revision
 
 
 def alembic_config() -> Config:

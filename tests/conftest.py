@@ -10,6 +10,7 @@ import asyncio
 import base64
 import os
 import secrets
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, TypeVar
@@ -37,7 +38,7 @@ MASTER_KEY_B = base64.b64encode(b"B" * 32).decode()
 ADMIN_TOKEN = "sva_test-admin-token-0123456789"
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 TABLES = ("admin_tokens, audit_events, client_credentials, clients, credential_versions, credentials, "
-          "idempotency_keys, vault_keys")
+          "idempotency_keys, nonce_ceilings, vault_keys")
 
 REQUIRE_SERVICES = os.environ.get("SIGNVAULT_TEST_REQUIRE_SERVICES") == "1"
 
@@ -183,6 +184,16 @@ def run_db(client: TestClient, work: Callable[[AsyncSession], Awaitable[T]]) -> 
 
 
 # ---- data helpers -----------------------------------------------------------------------------
+
+class SteppedClock:
+    """`time` as a module sees it once patched in, moved by `by_s`: a clock stepped back (negative) or on."""
+
+    def __init__(self, by_s: float) -> None:
+        self.by_ns = int(by_s * 1e9)
+
+    def time_ns(self) -> int:
+        return time.time_ns() + self.by_ns
+
 
 def random_secret(length: int = 48) -> str:
     return secrets.token_urlsafe(length)[:length]

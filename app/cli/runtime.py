@@ -209,7 +209,7 @@ class Runtime:
             return self._signing
         from app.proxy.factory import build_signing
 
-        signing = build_signing(self.settings, await self.vault(), self.readonly_sessionmaker)
+        signing = build_signing(self.settings, await self.vault(), self.engine, self.readonly_sessionmaker)
         self._closers.append(signing.close)
         self._signing = signing.service
         return self._signing

@@ -6,13 +6,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.clients.auth import SigningClients
 from app.limits.limiter import Limiter
 from app.limits.redis_store import RedisWindows
 from app.proxy.http1 import Http1Client
 from app.proxy.keys import SigningKeyCache
+from app.proxy.nonce_ceilings import NonceCeilings
 from app.proxy.nonces import NonceSource, RedisNonceSource
 from app.proxy.service import SigningService
 from app.proxy.upstream import Http1Upstream, HttpxUpstream, Upstream, create_client
@@ -42,7 +43,8 @@ class Signing:
             await self.redis.aclose()
 
 
-def build_signing(settings: Settings, vault: Vault, readonly: async_sessionmaker[AsyncSession]) -> Signing:
+def build_signing(settings: Settings, vault: Vault, engine: AsyncEngine,
+                  readonly: async_sessionmaker[AsyncSession]) -> Signing:
     """The egress-bound HTTP client, the shared (or local) limits and nonces, and the key cache."""
     proxy = settings.egress_proxy.get_secret_value() if settings.egress_proxy else None
     http = create_client(settings.upstream_timeout_s, egress_proxy=proxy, source_ip=settings.egress_source_ip)
@@ -54,8 +56,9 @@ def build_signing(settings: Settings, vault: Vault, readonly: async_sessionmaker
     wait_s = settings.upstream_timeout_s
     # One judgement of whether Redis answers, for everything that asks it on a request's path.
     breaker = RedisBreaker(redis.ping) if redis is not None else None
-    nonces = (RedisNonceSource(redis, settings.redis_prefix, wait_s=wait_s, breaker=breaker)
-              if redis is not None else NonceSource(wait_s))
+    ceilings = NonceCeilings(engine)
+    nonces = (RedisNonceSource(redis, settings.redis_prefix, wait_s=wait_s, breaker=breaker, ceilings=ceilings)
+              if redis is not None else NonceSource(wait_s, ceilings))
     limiter = Limiter(RedisWindows(redis, settings.redis_prefix) if redis is not None else None, breaker=breaker,
                       on_redis_error=settings.limits_on_redis_error, replicas=settings.replicas)
     if redis is not None and not settings.uses_sqlite:

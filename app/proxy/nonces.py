@@ -1,8 +1,10 @@
 """Strictly increasing nonces per credential (Kraken), and the per-key order they are sent in.
 
-Nonces are microseconds since the epoch, bumped past the last one issued: they keep increasing
-across restarts (time moves on) and never collide under concurrency. With Redis configured the
-high-water mark lives there, so every replica draws from the same sequence.
+Nonces are microseconds since the epoch, bumped past the last one issued: they never collide under
+concurrency. With Redis configured the high-water mark lives there, so every replica draws from the
+same sequence. Across restarts, time moving on is not enough: a clock stepped back, or a Redis that
+lost the sequence, would start below nonces already sent. So the database keeps a ceiling above
+every nonce issued (app/proxy/nonce_ceilings.py), and a sequence that starts afresh starts above it.
 """
 
 from __future__ import annotations
@@ -16,16 +18,23 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from app.errors import ServiceUnavailable
+from app.proxy.nonce_ceilings import RESERVE_US, NonceCeilings
 from app.redis_client import RedisBreaker
 from app.redis_client import failures as redis_failures
 
 log = logging.getLogger("signvault.nonces")
 
-# max(stored + 1, Redis' own clock in µs): atomic, and immune to a replica's drifting clock.
+RETRY_US = 5_000_000  # a ceiling the database did not take is tried again 5 s of nonces on
+
+# max(stored + 1, Redis' own clock in µs): atomic, and immune to a replica's drifting clock. A
+# sequence Redis does not hold (new, or lost with Redis' memory) starts above the floor the caller
+# read from the database (ARGV[1]); without one, -1 asks for it.
 _NEXT_NONCE = """
+local stored = redis.call('GET', KEYS[1])
+if not stored and ARGV[1] == '' then return -1 end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local last = tonumber(redis.call('GET', KEYS[1]) or '0')
+local last = math.max(tonumber(stored or '0'), tonumber(ARGV[1] ~= '' and ARGV[1] or '0'))
 local nonce = math.max(last + 1, now)
 redis.call('SET', KEYS[1], string.format('%.0f', nonce))
 return string.format('%.0f', nonce)
@@ -46,15 +55,43 @@ class NonceSource:
     A call waits for its turn at most `wait_s`: by then its bot has likely given up on it, and an
     order sent that late is one the bot may already have sent again."""
 
-    def __init__(self, wait_s: float = 10.0) -> None:
+    def __init__(self, wait_s: float = 10.0, ceilings: NonceCeilings | None = None) -> None:
         self._last: dict[str, int] = {}
         self._order: dict[str, asyncio.Lock] = {}
         self._wait_s = wait_s
+        self._ceilings = ceilings
+        self._reserved: dict[str, int] = {}  # per key, the ceiling this process wrote, or is writing
+        self._writing: dict[str, asyncio.Future[None]] = {}
 
     async def next(self, key: str) -> int:
+        if key not in self._last and self._ceilings is not None:  # this process's first nonce on the key
+            floor = await self._ceilings.read(key)
+            self._last[key] = max(self._last.get(key, 0), floor)  # another first call may have gone meanwhile
         nonce = max(self._last.get(key, 0) + 1, time.time_ns() // 1000)
         self._last[key] = nonce
+        await self._reserve(key, nonce)
         return nonce
+
+    async def _reserve(self, key: str, nonce: int) -> None:
+        """Return once `nonce` is under a ceiling the database holds: a call that draws past the last
+        one writes the next, and calls that draw meanwhile wait for that write too."""
+        if self._ceilings is None:
+            return
+        if nonce >= self._reserved.get(key, 0):
+            self._reserved[key] = ceiling = nonce + RESERVE_US
+            self._writing[key] = asyncio.ensure_future(self._write(key, ceiling, nonce))
+        writing = self._writing.get(key)
+        if writing is None:
+            return
+        await asyncio.shield(writing)  # a caller cancelled meanwhile leaves the write to finish
+        if self._writing.get(key) is writing:
+            del self._writing[key]
+
+    async def _write(self, key: str, ceiling: int, nonce: int) -> None:
+        recorded = self._ceilings is None or await self._ceilings.raise_to(key, ceiling)
+        if not recorded and self._reserved.get(key) == ceiling:
+            # It fails open: the nonces go on, and a call that draws RETRY_US on tries again.
+            self._reserved[key] = nonce + RETRY_US
 
     @asynccontextmanager
     async def in_order(self, key: str) -> AsyncIterator[None]:
@@ -77,8 +114,8 @@ class NonceSource:
 
 class RedisNonceSource(NonceSource):
     def __init__(self, redis: Any, prefix: str, wait_s: float = 10.0, hold_s: float = 5.0,
-                 breaker: RedisBreaker | None = None) -> None:
-        super().__init__(wait_s)
+                 breaker: RedisBreaker | None = None, ceilings: NonceCeilings | None = None) -> None:
+        super().__init__(wait_s, ceilings)
         self._redis = redis
         self._prefix = prefix
         self._breaker = breaker or RedisBreaker(redis.ping)
@@ -122,10 +159,16 @@ class RedisNonceSource(NonceSource):
     async def next(self, key: str) -> int:
         # Without the shared high-water mark a nonce could repeat another replica's: fail closed.
         self._check_answering()
+        keys = [f"{self._prefix}nonce:{key}"]
         try:
-            return int(await self._script(keys=[f"{self._prefix}nonce:{key}"]))
+            nonce = int(await self._script(keys=keys, args=[""]))
+            if nonce < 0:  # Redis holds no sequence for the key: start it above the database's ceiling
+                floor = await self._ceilings.read(key) if self._ceilings is not None else 0
+                nonce = int(await self._script(keys=keys, args=[str(floor)]))
         except redis_failures():
             raise self._unreachable() from None
+        await self._reserve(key, nonce)
+        return nonce
 
     def _check_answering(self) -> None:
         """Fail at once while Redis is known to be away, rather than each queued call waiting out

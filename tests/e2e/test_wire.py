@@ -12,7 +12,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.main import create_app
-from tests.conftest import ADMIN, make_settings
+from app.proxy import nonces
+from tests.conftest import ADMIN, SteppedClock, make_settings
 from tests.e2e.conftest import CASES, call, enrol
 from tests.simulator import EXCHANGE_IDS, SimulatorServer
 
@@ -219,3 +220,20 @@ def test_two_replicas_keep_kraken_nonces_in_order(
     assert all(r.status_code == 200 and r.json()["error"] == [] for r in responses)
     verdicts = [r.verdict for r in sim.config.received if r.path == case.read[1]]
     assert verdicts == ["accepted"] * 60
+
+
+def test_kraken_accepts_the_first_call_after_a_restart_with_the_clock_stepped_back(
+    sim: SimulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Without Redis, a worker that restarts after NTP stepped the clock back starts its nonces above
+    the ones it sent before (the database's ceiling), so Kraken does not refuse the key meanwhile."""
+    settings = make_settings(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'signvault.db'}",
+                             exchange_urls={exchange: sim.url_for(exchange) for exchange in EXCHANGE_IDS})
+    case = CASES["kraken"]
+    with TestClient(create_app(settings)) as before:
+        headers = enrol(before, sim, case)
+        assert call(before, case, headers, case.read).json()["error"] == []
+    monkeypatch.setattr(nonces, "time", SteppedClock(-30))
+    with TestClient(create_app(settings)) as after:
+        assert call(after, case, headers, case.read).json()["error"] == []
+    assert [r.verdict for r in sim.config.received if r.path == case.read[1]] == ["accepted"] * 2

@@ -1,13 +1,24 @@
-"""Nonces: strictly increasing per key, in one process and across processes sharing Redis."""
+"""Nonces: strictly increasing per key, in one process, across processes sharing Redis, and across restarts."""
 
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
 
 import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.db import create_engine
+from app.migrate import ensure_at_head
+from app.proxy import nonces
+from app.proxy.nonce_ceilings import NonceCeilings
 from app.proxy.nonces import CredentialBusy, NonceSource, NonceStoreUnavailable, RedisNonceSource
 from app.redis_client import connect
+from tests.conftest import SteppedClock
 
 
 async def draw(source: NonceSource, key: str, count: int) -> list[int]:
@@ -138,3 +149,93 @@ class TestShared:
 
         with pytest.raises(NonceStoreUnavailable):
             asyncio.run(scenario())
+
+
+@asynccontextmanager
+async def ceilings_on(url: str) -> AsyncIterator[tuple[NonceCeilings, AsyncEngine]]:
+    engine = create_engine(url)
+    try:
+        await ensure_at_head(engine)
+        yield NonceCeilings(engine), engine
+    finally:
+        await engine.dispose()
+
+
+async def ceiling_rows(engine: AsyncEngine) -> dict[str, tuple[int, datetime]]:
+    async with engine.connect() as connection:
+        rows = await connection.execute(text("SELECT scope, ceiling, updated_at FROM nonce_ceilings"))
+        return {scope: (int(ceiling), updated) for scope, ceiling, updated in rows}
+
+
+class TestCeilings:
+    """The database keeps a ceiling above every nonce issued, so a sequence that starts afresh (a
+    restart, or a Redis that lost it) never starts below nonces already sent."""
+
+    def test_a_restart_after_the_clock_stepped_back_starts_above_every_nonce_sent(
+            self, database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+        async def scenario() -> tuple[list[int], list[int]]:
+            async with ceilings_on(database_url) as (ceilings, _):
+                before = await draw(NonceSource(ceilings=ceilings), "kraken:k", 50)
+                monkeypatch.setattr(nonces, "time", SteppedClock(-30))  # NTP stepped it back; then a restart
+                return before, await draw(NonceSource(ceilings=ceilings), "kraken:k", 50)
+
+        before, after = asyncio.run(scenario())
+        assert min(after) > max(before)
+        assert len(set(after)) == 50
+
+    def test_one_write_covers_a_minute_of_nonces_and_the_next_is_written_before_they_run_out(
+            self, database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+        async def scenario() -> list[tuple[int, int, datetime]]:
+            async with ceilings_on(database_url) as (ceilings, engine):
+                source, seen = NonceSource(ceilings=ceilings), []
+                for by_s in (0, 0, 30, 59, 61):  # the clock moves on between draws
+                    monkeypatch.setattr(nonces, "time", SteppedClock(by_s))
+                    nonce = await source.next("kraken:k")
+                    ceiling, updated = (await ceiling_rows(engine))["kraken:k"]
+                    seen.append((nonce, ceiling, updated))
+                return seen
+
+        seen = asyncio.run(scenario())
+        assert all(ceiling > nonce for nonce, ceiling, _ in seen)
+        assert len({updated for _, _, updated in seen[:4]}) == 1  # one write for the first minute's draws
+        assert seen[4][1] > seen[3][1]  # the minute ran out: a higher ceiling was written first
+
+    def test_a_replica_never_lowers_another_replicas_ceiling(self, database_url: str) -> None:
+        async def scenario() -> int:
+            async with ceilings_on(database_url) as (ceilings, engine):
+                assert await ceilings.raise_to("kraken:k", 2_000)
+                assert await ceilings.raise_to("kraken:k", 1_000)
+                return (await ceiling_rows(engine))["kraken:k"][0]
+
+        assert asyncio.run(scenario()) == 2_000
+
+    def test_without_the_database_nonces_still_rise(self, caplog: pytest.LogCaptureFixture) -> None:
+        async def scenario() -> list[int]:
+            engine = create_engine("postgresql+asyncpg://postgres@127.0.0.1:1/none")  # nothing listens there
+            try:
+                source = NonceSource(ceilings=NonceCeilings(engine))
+                return await draw(source, "kraken:k", 20) + [await source.next("kraken:k")]
+            finally:
+                await engine.dispose()
+
+        drawn = asyncio.run(scenario())
+        assert len(set(drawn)) == 21 and drawn[-1] > max(drawn[:-1])
+        assert "nonce ceiling" in caplog.text
+
+    def test_a_sequence_redis_lost_starts_above_the_ceiling(self, database_url: str, redis_url: str,
+                                                            redis_prefix: str) -> None:
+        async def scenario() -> tuple[int, int]:
+            redis = connect(redis_url)
+            try:
+                async with ceilings_on(database_url) as (ceilings, _):
+                    # An earlier sequence reached an hour ahead of Redis' clock; Redis has since lost it.
+                    ahead = time.time_ns() // 1000 + 3_600_000_000
+                    assert await ceilings.raise_to("kraken:k", ahead)
+                    await redis.delete(f"{redis_prefix}nonce:kraken:k")
+                    return ahead, await RedisNonceSource(redis, redis_prefix, ceilings=ceilings).next("kraken:k")
+            finally:
+                await redis.delete(f"{redis_prefix}nonce:kraken:k")
+                await redis.aclose()
+
+        ahead, nonce = asyncio.run(scenario())
+        assert nonce > ahead

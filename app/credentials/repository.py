@@ -67,9 +67,11 @@ async def promote(session: AsyncSession, credential: Credential, new: Credential
     result = await session.execute(
         update(Credential)
         .where(Credential.id == credential.id, Credential.active_version == credential.active_version)
-        # What the exchange said the old key may do is not what the new one may: unknown until checked.
+        # What the exchange said of the old key (whether it works, what it may do) is not what it says
+        # of the new one: unknown until checked.
         .values(active_version=new.version, key_type=new.key_type, api_key_hint=new.api_key_hint,
-                exchange_permissions=None, updated_at=utcnow())
+                check_status=None, check_detail=None, checked_at=None, exchange_permissions=None,
+                updated_at=utcnow())
         .execution_options(synchronize_session=False)
     )
     return bool(getattr(result, "rowcount", 0) == 1)

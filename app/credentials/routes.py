@@ -160,14 +160,32 @@ async def rotate_credential(
     return detail
 
 
-@router.post("/{ref}/rollback", operation_id="rollback_credential", responses=problem_responses(404, 409, 422))
-async def rollback_credential(ref: str, request: Request, session: SessionDep, _: AdminDep,
+@router.post("/{ref}/rollback", operation_id="rollback_credential",
+             responses=problem_responses(404, 409, 422, 503))
+async def rollback_credential(ref: str, request: Request, _: AdminDep,
                               body: CredentialRollback | None = None) -> CredentialDetail:
-    """Make the previous version (or a given one) active again, in one call."""
-    credential = _noted(request, await service.get(session, ref))
-    rolled = await service.rollback(session, credential, body.version if body else None)
+    """Make the previous version (or a given one) active again, in one call. With
+    SIGNVAULT_REFUSE_WITHDRAW_KEYS set, that version's key is checked at the exchange first and
+    refused (422) if the exchange says it can withdraw: withdrawals may have been enabled on an old
+    key since it was stored, or it was stored before the setting was."""
+    to_version = body.version if body else None
+    result: CheckResult | None = None
+    if request.app.state.settings.refuse_withdraw_keys:
+        async with request.app.state.readonly_sessionmaker() as session:
+            loaded = _noted(request, await service.get(session, ref))
+            to_version = await service.rollback_target(session, loaded, to_version)
+        signing = _signing(request)
+        result = await signing.check(loaded, await signing.keys.of_version(loaded, to_version))
+        service.refuse_withdrawing(result)
+    async with _writing(request) as session:
+        credential = _noted(request, await service.get(session, ref))
+        rolled = await service.rollback(session, credential, to_version)
+        if result is not None:
+            await service.record_check(session, rolled.id, result, to_version)
+            await session.refresh(rolled)
+        detail = await views.detail(session, rolled)
     _forget_keys(request, rolled.id)
-    return await views.detail(session, rolled)
+    return detail
 
 
 @router.delete("/{ref}", status_code=status.HTTP_204_NO_CONTENT, operation_id="delete_credential",

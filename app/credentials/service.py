@@ -138,17 +138,27 @@ async def record_check(session: AsyncSession, credential_id: str, result: CheckR
     await session.flush()
 
 
+async def rollback_target(session: AsyncSession, credential: Credential, to_version: int | None) -> int:
+    """The version a rollback would make active: `to_version`, or the newest before the active one."""
+    return _rollback_choice({v.version for v in await repository.versions(session, credential.id)},
+                            credential.active_version, to_version)
+
+
+def _rollback_choice(versions: set[int], active: int, to_version: int | None) -> int:
+    if to_version is None:
+        older = [n for n in versions if n < active]
+        if not older:
+            raise RotationConflict("there is no earlier version to roll back to")
+        return max(older)
+    if to_version not in versions or to_version == active:
+        raise InvalidInput.field("version", f"choose one of {sorted(versions - {active})}")
+    return to_version
+
+
 async def rollback(session: AsyncSession, credential: Credential, to_version: int | None) -> Credential:
     """Make an earlier version active again, in the same guarded UPDATE as a rotation."""
     versions = {v.version: v for v in await repository.versions(session, credential.id)}
-    if to_version is None:
-        older = [n for n in versions if n < credential.active_version]
-        if not older:
-            raise RotationConflict("there is no earlier version to roll back to")
-        to_version = max(older)
-    target = versions.get(to_version)
-    if target is None or to_version == credential.active_version:
-        raise InvalidInput.field("version", f"choose one of {sorted(set(versions) - {credential.active_version})}")
+    target = versions[_rollback_choice(set(versions), credential.active_version, to_version)]
     if not await repository.promote(session, credential, target):
         raise RotationConflict("the credential changed while rolling back")
     await session.refresh(credential)

@@ -73,15 +73,21 @@ class SigningKeyCache:
         if len(self._keys) > self._max:
             self._keys.popitem(last=False)
 
+    async def of_version(self, credential: Credential, version: int) -> SigningKey:
+        """One version's key, opened for a check and not kept: a rollback's, before it is restored."""
+        async with self._sessionmaker() as session:
+            return await self._load(session, credential, version)
+
     async def _fetch(self, credential: Credential | GrantedCredential) -> SigningKey:
         async with self._sessionmaker() as session:
-            return await self._load(session, credential)
+            return await self._load(session, credential, credential.active_version)
 
-    async def _load(self, session: AsyncSession, credential: Credential | GrantedCredential) -> SigningKey:
-        version = await repository.get_version(session, credential.id, credential.active_version)
+    async def _load(self, session: AsyncSession, credential: Credential | GrantedCredential,
+                    number: int) -> SigningKey:
+        version = await repository.get_version(session, credential.id, number)
         spec = get_exchange(credential.exchange)
         if version is None or spec is None:
-            raise NotFound(f"credential '{credential.label}' has no usable active version")
+            raise NotFound(f"credential '{credential.label}' has no usable version {number}")
         sealed = Sealed(version.ciphertext, version.wrapped_key, version.master_key_id)
         material = self._vault.open(sealed, credential.id, version.version)
         return signing_key(spec, version.key_type, material.api_key, material.api_secret,  # type: ignore[arg-type]

@@ -115,6 +115,29 @@ class TestWithdrawKeys:
             assert call(gateway, OKX, headers, OKX.read).status_code == 200
         assert sim.config.received[-1].api_key == OKX.api_key
 
+    def test_refused_at_rollback_when_configured(self, sim: SimulatorServer, tmp_path: Path) -> None:
+        """Withdrawals enabled on the old key since it was stored: rolling back to it is refused too."""
+        urls = {exchange: sim.url_for(exchange) for exchange in EXCHANGE_IDS}
+        settings = make_settings(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'signvault.db'}", exchange_urls=urls,
+                                 refuse_withdraw_keys=True)
+        with TestClient(create_app(settings)) as gateway:
+            headers = enrol(gateway, sim, OKX)
+            sim.config.add_account("okx", NEW_KEY, NEW_SECRET, passphrase=OKX.passphrase)
+            assert gateway.post("/admin/credentials/okx-e2e/rotate", headers=ADMIN, json={
+                "api_key": NEW_KEY, "api_secret": NEW_SECRET, "passphrase": OKX.passphrase}).status_code == 200
+            sim.config.get_account("okx", OKX.api_key).can_withdraw = True
+            assert_problem(gateway.post("/admin/credentials/okx-e2e/rollback", headers=ADMIN), 422,
+                           "withdraw-key-refused")
+            assert gateway.get("/admin/credentials/okx-e2e", headers=ADMIN).json()["active_version"] == 2
+            assert call(gateway, OKX, headers, OKX.read).status_code == 200
+            assert sim.config.received[-1].api_key == NEW_KEY
+            sim.config.get_account("okx", OKX.api_key).can_withdraw = False
+            rolled = gateway.post("/admin/credentials/okx-e2e/rollback", headers=ADMIN, json={"version": 1})
+            assert rolled.status_code == 200 and rolled.json()["active_version"] == 1, rolled.text
+            assert rolled.json()["check"]["status"] == "connected"
+            assert call(gateway, OKX, headers, OKX.read).status_code == 200
+        assert sim.config.received[-1].api_key == OKX.api_key
+
 
 NEW_KEY = "OKXNEWKEY000000002"
 NEW_SECRET = "okx-new-secret"
@@ -171,6 +194,7 @@ class TestRotation:
         assert self.rotate(gateway).status_code == 200
         rolled = gateway.post("/admin/credentials/okx-e2e/rollback", headers=ADMIN)
         assert rolled.status_code == 200 and rolled.json()["active_version"] == 1
+        assert rolled.json()["check"] is None  # the last check was of version 2's key
         assert call(gateway, OKX, headers, OKX.read).status_code == 200
         assert sim.config.received[-1].api_key == OKX.api_key
         assert_problem(gateway.post("/admin/credentials/okx-e2e/rollback", headers=ADMIN), 409)

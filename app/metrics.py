@@ -27,7 +27,7 @@ THROTTLED = Counter(
     ["exchange", "scope"], registry=REGISTRY)  # scope: credential, client, exchange, order, cooldown
 COOLDOWNS = Counter(
     "signvault_cooldowns_total", "Cooldowns opened because an exchange said slow down or banned the IP.",
-    ["exchange", "kind"], registry=REGISTRY)  # kind: throttle, ban
+    ["exchange", "kind", "scope"], registry=REGISTRY)  # kind: throttle, ban; scope: ip, key, orders, endpoint
 WEIGHT_USED = Gauge(
     "signvault_exchange_weight_used", "Weight the exchange reports used in its current window.",
     ["exchange"], registry=REGISTRY)

@@ -94,20 +94,22 @@ def _owner(exchange: str, host: str, credential_id: str | None, scope: str, mark
     return f"{exchange}:{scope}:{credential_id}", scope
 
 
-def _endpoint_owner(exchange: str, credential_id: str, method: str, path: str) -> tuple[str, str]:
-    """One key's calls to one endpoint: its method and path, without the query (Gate places, lists
-    and cancels all orders on one path, and counts each apart). A long path is named by its digest,
-    so that the cooldown's name fits a notice to the other replicas. A path that carries an id (an
-    order's) is an endpoint of its own here, so its cooldown stops only calls for that id."""
+def _endpoint_owner(exchange: str, caller: str, method: str, path: str) -> tuple[str, str]:
+    """One caller's calls to one endpoint (a key's, or the egress IP's public ones): its method and
+    path, without the query (Gate places, lists and cancels all orders on one path, and counts each
+    apart). A long path is named by its digest, so that the cooldown's name fits a notice to the
+    other replicas. A path that carries an id (an order's) is an endpoint of its own here, so its
+    cooldown stops only calls for that id."""
     if len(path) > ENDPOINT_NAME_MAX:
         path = hashlib.sha256(path.encode()).hexdigest()
-    return f"{exchange}:endpoint:{credential_id}", f"{method}:{path}"
+    return f"{exchange}:endpoint:{caller}", f"{method}:{path}"
 
 
 def _cooldown_owner(prepared: Prepared, scope: str) -> tuple[str, str]:
     credential = prepared.credential
-    if scope == "endpoint" and credential is not None:  # without a key, the IP's (_owner)
-        return _endpoint_owner(prepared.adapter.id, credential.id, prepared.request.method, prepared.request.path)
+    if scope == "endpoint":
+        return _endpoint_owner(prepared.adapter.id, _endpoint_caller(prepared), prepared.request.method,
+                               prepared.request.path)
     market = prepared.adapter.order_count(prepared.request.path)[0] if scope == "orders" else ""
     return _owner(prepared.adapter.id, prepared.host, credential.id if credential is not None else None, scope,
                   market)
@@ -121,15 +123,22 @@ def _cooldown_keys_of(prepared: Prepared, order: tuple[str, str | None] | None) 
     adapter, credential = prepared.adapter, prepared.credential
     keys = _cooldown_keys(adapter.id, prepared.host, credential.id if credential is not None else None,
                           order is not None, order[0] if order else "")
-    if credential is None or not adapter.endpoint_cooldowns:
+    if not adapter.endpoint_cooldowns:
         return keys
     request = prepared.request
-    return keys + _endpoint_cooldown_keys(adapter.id, credential.id, request.method, request.path)
+    return keys + _endpoint_cooldown_keys(adapter.id, _endpoint_caller(prepared), request.method, request.path)
+
+
+def _endpoint_caller(prepared: Prepared) -> str:
+    """Who the exchange counts an endpoint's calls for: the key, or for a public call the egress IP
+    (a public endpoint spent must not stop the IP's private calls, cancels included)."""
+    credential = prepared.credential
+    return credential.id if credential is not None else _egress_at(prepared.adapter.id, prepared.host)
 
 
 @lru_cache(maxsize=4096)  # apart from _cooldown_keys: a path that carries an order's id is one entry each
-def _endpoint_cooldown_keys(exchange: str, credential_id: str, method: str, path: str) -> tuple[str, ...]:
-    owner = _endpoint_owner(exchange, credential_id, method, path)
+def _endpoint_cooldown_keys(exchange: str, caller: str, method: str, path: str) -> tuple[str, ...]:
+    owner = _endpoint_owner(exchange, caller, method, path)
     return cooldown_key(*owner, "ban"), cooldown_key(*owner, "throttle")
 
 
@@ -155,7 +164,7 @@ async def observe(limiter: Limiter, prepared: Prepared, response: ExchangeRespon
     if cooldown is not None:
         kind = "ban" if cooldown.ban else "throttle"
         await limiter.cool_down(cooldown_key(*_cooldown_owner(prepared, cooldown.scope), kind), cooldown.seconds)
-        metrics.COOLDOWNS.labels(adapter.id, kind).inc()
+        metrics.COOLDOWNS.labels(adapter.id, kind, cooldown.scope).inc()
     for usage in adapter.usage(headers):
         if usage.scope == "ip":
             metrics.WEIGHT_USED.labels(adapter.id).set(usage.used)

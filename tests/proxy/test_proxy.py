@@ -610,6 +610,29 @@ class TestExchangeCounters:
         assert cancelled.status_code == 200, cancelled.text
         assert place.call_count == 1 and cancel_all.call_count == 1
 
+    def test_a_spent_public_endpoint_pauses_only_that_endpoint_for_the_ip(self, api: TestClient,
+                                                                           exchange: Any) -> None:
+        """OKX limits public endpoints per IP and endpoint: a bot that spends the tickers' budget must
+        not stop the IP's private calls (cancels included) or its other public ones."""
+        credential = create_credential(api, exchange="okx", label="okx-main", passphrase="pw", api_key="OKXKEY000001")
+        client = create_client(api, credentials=[credential["id"]], permissions=["read", "trade"])
+        exchange.get("https://www.okx.com/api/v5/public/time").respond(
+            json={"code": "0", "data": [{"ts": str(int(time.time() * 1000))}]})
+        tickers = exchange.get("https://www.okx.com/api/v5/market/tickers").respond(
+            429, json={"code": "50011", "msg": "Too Many Requests"})
+        books = exchange.get("https://www.okx.com/api/v5/market/books").respond(json={"code": "0", "data": []})
+        cancel = exchange.post("https://www.okx.com/api/v5/trade/cancel-order").respond(json={"code": "0", "data": []})
+        headers = {"X-Signvault-Token": client["token"], "content-type": "application/json"}
+        assert api.get("/proxy/okx/api/v5/market/tickers?instType=SPOT", headers=headers).status_code == 429
+        assert_problem(api.get("/proxy/okx/api/v5/market/tickers?instType=SWAP", headers=headers), 429,
+                       "exchange-cooling-down")
+        assert api.get("/proxy/okx/api/v5/market/books?instId=BTC-USDT", headers=headers).status_code == 200
+        cancelled = api.post("/proxy/okx/api/v5/trade/cancel-order", headers=headers,
+                             content=b'{"instId":"BTC-USDT","ordId":"1"}')
+        assert cancelled.status_code == 200, cancelled.text
+        assert (tickers.call_count, books.call_count, cancel.call_count) == (1, 1, 1)
+        assert 'signvault_cooldowns_total{exchange="okx",kind="throttle",scope="endpoint"}' in api.get("/metrics").text
+
     def test_a_spent_endpoint_pauses_only_that_endpoint_so_cancels_go_on(self, api: TestClient, exchange: Any) -> None:
         """Bybit counts each endpoint apart: orders spent must not keep the bot from cancelling."""
         credential = create_credential(api, exchange="bybit", label="bybit")

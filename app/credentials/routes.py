@@ -170,15 +170,19 @@ async def rollback_credential(ref: str, request: Request, _: AdminDep,
     key since it was stored, or it was stored before the setting was."""
     to_version = body.version if body else None
     result: CheckResult | None = None
+    checked: Credential | None = None
     if request.app.state.settings.refuse_withdraw_keys:
         async with request.app.state.readonly_sessionmaker() as session:
-            loaded = _noted(request, await service.get(session, ref))
-            to_version = await service.rollback_target(session, loaded, to_version)
+            checked = _noted(request, await service.get(session, ref))
+            to_version = await service.rollback_target(session, checked, to_version)
         signing = _signing(request)
-        result = await signing.check(loaded, await signing.keys.of_version(loaded, to_version))
-        service.refuse_withdrawing(result)
+        result = await signing.check(checked, await signing.keys.of_version(checked, to_version))
+        service.refuse_withdrawing(result, "version")
     async with _writing(request) as session:
-        credential = _noted(request, await service.get(session, ref))
+        credential = _noted(request, await service.get(session, ref if checked is None else checked.id))
+        if checked is not None and credential.active_version != checked.active_version:
+            # Rotated or rolled back while the old key was checked: what this rollback meant to undo is gone.
+            raise service.RotationConflict("the credential changed while its old key was checked; look again")
         rolled = await service.rollback(session, credential, to_version)
         if result is not None:
             await service.record_check(session, rolled.id, result, to_version)

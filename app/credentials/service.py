@@ -80,12 +80,12 @@ class WithdrawKeyRefused(InvalidInput):
     slug, title = "withdraw-key-refused", "Keys that can withdraw are refused"
 
 
-def refuse_withdrawing(result: CheckResult) -> None:
-    """SIGNVAULT_REFUSE_WITHDRAW_KEYS, for a new key and a rotation's alike: a key the exchange says
-    can withdraw is refused (a check that could not tell lets it through, as the setting documents)."""
+def refuse_withdrawing(result: CheckResult, field: str = "api_key") -> None:
+    """SIGNVAULT_REFUSE_WITHDRAW_KEYS, for a new key, a rotation's and a rollback's alike: a key the
+    exchange says can withdraw is refused (a check that could not tell lets it through, as the
+    setting documents). `field` names what the caller sent: the key, or the version to restore."""
     if result.permissions is not None and result.permissions.withdraw:
-        raise WithdrawKeyRefused.field("api_key",
-                                       "the exchange says this key can withdraw; use one without withdrawals")
+        raise WithdrawKeyRefused.field(field, "the exchange says this key can withdraw; use one without withdrawals")
 
 
 def new_material(data: CredentialCreate) -> tuple[ExchangeSpec, KeyType, SecretMaterial]:

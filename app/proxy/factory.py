@@ -34,6 +34,7 @@ class Signing:
             self.service.limiter.notices.start()
 
     async def close(self) -> None:
+        await self.service.nonces.close()  # the last nonces' record, so a restart starts above them
         if self.service.limiter.notices is not None:
             await self.service.limiter.notices.close()
         await self.service.limiter.breaker.close()

@@ -1,4 +1,4 @@
-"""How far each exchange API key's nonces may have gone: a restart starts above it (app/proxy/nonces.py)."""
+"""The highest nonce each exchange API key has used: a fresh sequence starts above it (app/proxy/nonce_ceilings.py)."""
 
 from __future__ import annotations
 
@@ -15,5 +15,5 @@ class NonceCeiling(Base):
 
     # The nonce scope: the exchange's id and the API key's SHA-256 (app/proxy/service.py), never the key.
     scope: Mapped[str] = mapped_column(String(128), primary_key=True)
-    ceiling: Mapped[int] = mapped_column(BigInteger)  # no nonce issued so far is above it
+    ceiling: Mapped[int] = mapped_column(BigInteger)  # the highest nonce written (behind the calls, ≤ 0.1 s late)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,69 +1,124 @@
-"""The database's record of how far each key's nonces may have gone, so no restart goes below it.
+"""The database's record of the highest nonce each key has used, so no fresh sequence starts below it.
 
 Nonces follow the clock (app/proxy/nonces.py). A process that starts after the clock was stepped
 back, or a Redis that lost the shared sequence, would issue nonces below ones already sent, and
-Kraken would refuse the key's every call until the clock caught up. So a process writes a ceiling
-ahead of the nonces it issues, one write per `RESERVE_US` of them rather than one per call, and the
-next process (or the shared sequence, once lost) starts above the highest ceiling written.
+Kraken would refuse the key's every call until the clock caught up. So each nonce issued is noted
+here and written behind the call (never waited for: a slow database must not hold a key's calls),
+at most `WRITES_PER_S` times a second per key and once more at shutdown, and a fresh sequence
+starts just above what was written.
+
+Not further above: a sequence that led the clock would get the calls of any other process still
+following the clock on the same key refused meanwhile (without Redis, `signvault credentials check`
+beside the server), and restarts in a row would add their leads up. What this leaves uncovered is
+a crash within a tenth of a second of a nonce, together with a clock stepped back: those last
+nonces were not written, and Kraken refuses the key until the clock passes them, as before.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import time
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.db import table_of, utcnow
+from app.db import READONLY, table_of, utcnow
 from app.proxy.models import NonceCeiling
 
 log = logging.getLogger("signvault.nonces")
 
-RESERVE_US = 60_000_000  # a ceiling covers a minute of clock-paced nonces: one write a minute per busy key
-TIMEOUT_S = 2.0  # a database that does not answer by then is taken as away (see NonceCeilings)
+WRITES_PER_S = 10  # per key: a Kraken key's calls are paced to a few a second anyway
+RETRY_S = 5.0  # after the database did not answer, before asking it again
+CLOSE_S = 2.0  # at shutdown, how long the last writes may take
 _CEILINGS = table_of(NonceCeiling)
 
 
 class NonceCeilings:
-    """Reads and raises the ceilings. Both fail open: while the database is away the nonces follow the
-    clock alone, as they would without this record, and Kraken's own check stays the last word (it
-    refuses a nonce that went back; nothing executes). Refusing every Kraken call instead would turn a
-    database hiccup into an outage for a guard against a rare clock step."""
+    """Reading and writing fail open: while the database is away the nonces follow the clock alone,
+    as they would without this record, and Kraken's own check stays the last word (it refuses a
+    nonce that went back; nothing executes). Refusing every Kraken call instead would turn a
+    database hiccup into an outage, for a guard against a rare clock step."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
+        self._floors: dict[str, int] = {}  # per key, where this process's sequence may start (read once)
+        self._unread_until: dict[str, float] = {}  # a key whose read failed: not asked again before then
+        self._latest: dict[str, int] = {}  # per key, the highest nonce noted
+        self._written: dict[str, int] = {}
+        self._writers: dict[str, asyncio.Task[None]] = {}
 
-    async def read(self, scope: str) -> int:
-        """The highest ceiling written for `scope`; 0 if none was, or if the database did not answer."""
-        try:
-            async with asyncio.timeout(TIMEOUT_S), self._engine.connect() as connection:
-                ceiling = await connection.scalar(select(_CEILINGS.c.ceiling).where(_CEILINGS.c.scope == scope))
-        except Exception as exc:  # fail open, above
-            log.warning("could not read a key's nonce ceiling (%s); its nonces follow the clock", type(exc).__name__)
+    async def floor(self, scope: str, *, fresh: bool = False) -> int:
+        """The lowest nonce a fresh sequence on `scope` may use: above the highest written (0 with
+        none written, or while the database does not answer). Read once per key, or each time when
+        `fresh` (Redis lost the sequence: other replicas may have written since)."""
+        if not fresh and scope in self._floors:
+            return self._floors[scope]
+        if time.monotonic() < self._unread_until.get(scope, 0.0):
             return 0
-        return int(ceiling or 0)
-
-    async def raise_to(self, scope: str, ceiling: int) -> bool:
-        """Record that `scope`'s nonces may go up to `ceiling`; never lowers one a replica wrote.
-        False if the database did not take it."""
         try:
-            async with asyncio.timeout(TIMEOUT_S):
-                try:
-                    await self._raise(scope, ceiling)
-                except IntegrityError:  # another replica inserted the row first: raise that one
-                    await self._raise(scope, ceiling)
+            # Read-only: on SQLite a plain BEGIN, which does not queue behind writers (app/db.py).
+            async with self._engine.execution_options(**{READONLY: True}).connect() as connection:
+                written = await connection.scalar(select(_CEILINGS.c.ceiling).where(_CEILINGS.c.scope == scope))
         except Exception as exc:  # fail open, above
-            log.warning("could not record a key's nonce ceiling (%s)", type(exc).__name__)
+            log.warning("could not read a key's last nonce (%s); its nonces follow the clock", type(exc).__name__)
+            self._unread_until[scope] = time.monotonic() + RETRY_S
+            return 0
+        self._floors[scope] = floor = int(written) + 1 if written else 0
+        return floor
+
+    def note(self, scope: str, nonce: int) -> None:
+        """`nonce` was issued: have it written, soon and without waiting."""
+        if nonce <= self._latest.get(scope, 0):
+            return
+        self._latest[scope] = nonce
+        if scope not in self._writers:
+            self._writers[scope] = asyncio.create_task(self._write_behind(scope))
+
+    async def close(self) -> None:
+        """Write what is noted and not yet written (a restart then starts above it)."""
+        for writer in self._writers.values():
+            writer.cancel()
+        pending = [(scope, n) for scope, n in self._latest.items() if n > self._written.get(scope, 0)]
+        if pending:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(CLOSE_S):
+                    for scope, nonce in pending:
+                        await self.raise_to(scope, nonce)
+
+    async def _write_behind(self, scope: str) -> None:
+        """One writer per key at a time: nonces noted while it writes go in its next write."""
+        try:
+            while (nonce := self._latest[scope]) > self._written.get(scope, 0):
+                if await self.raise_to(scope, nonce):
+                    self._written[scope] = nonce
+                    await asyncio.sleep(1 / WRITES_PER_S)
+                else:
+                    await asyncio.sleep(RETRY_S)
+        finally:
+            if self._writers.get(scope) is asyncio.current_task():
+                del self._writers[scope]
+
+    async def raise_to(self, scope: str, nonce: int) -> bool:
+        """Record `nonce` as `scope`'s highest unless a higher one is (another replica's). False if the
+        database did not take it."""
+        try:
+            try:
+                await self._raise(scope, nonce)
+            except IntegrityError:  # another replica inserted the row first: raise that one
+                await self._raise(scope, nonce)
+        except Exception as exc:  # fail open, above
+            log.warning("could not record a key's last nonce (%s)", type(exc).__name__)
             return False
         return True
 
-    async def _raise(self, scope: str, ceiling: int) -> None:
+    async def _raise(self, scope: str, nonce: int) -> None:
         async with self._engine.begin() as connection:
             raised = await connection.execute(update(_CEILINGS).where(
-                _CEILINGS.c.scope == scope, _CEILINGS.c.ceiling < ceiling).values(ceiling=ceiling, updated_at=utcnow()))
+                _CEILINGS.c.scope == scope, _CEILINGS.c.ceiling < nonce).values(ceiling=nonce, updated_at=utcnow()))
             if raised.rowcount:
                 return
             if await connection.scalar(select(_CEILINGS.c.scope).where(_CEILINGS.c.scope == scope)) is None:
-                await connection.execute(insert(_CEILINGS).values(scope=scope, ceiling=ceiling, updated_at=utcnow()))
+                await connection.execute(insert(_CEILINGS).values(scope=scope, ceiling=nonce, updated_at=utcnow()))

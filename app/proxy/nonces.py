@@ -3,8 +3,8 @@
 Nonces are microseconds since the epoch, bumped past the last one issued: they never collide under
 concurrency. With Redis configured the high-water mark lives there, so every replica draws from the
 same sequence. Across restarts, time moving on is not enough: a clock stepped back, or a Redis that
-lost the sequence, would start below nonces already sent. So the database keeps a ceiling above
-every nonce issued (app/proxy/nonce_ceilings.py), and a sequence that starts afresh starts above it.
+lost the sequence, would start below nonces already sent. So the database records the highest nonce
+issued (app/proxy/nonce_ceilings.py), and a sequence that starts afresh starts above it.
 """
 
 from __future__ import annotations
@@ -18,24 +18,22 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from app.errors import ServiceUnavailable
-from app.proxy.nonce_ceilings import RESERVE_US, NonceCeilings
+from app.proxy.nonce_ceilings import NonceCeilings
 from app.redis_client import RedisBreaker
 from app.redis_client import failures as redis_failures
 
 log = logging.getLogger("signvault.nonces")
 
-RETRY_US = 5_000_000  # a ceiling the database did not take is tried again 5 s of nonces on
-
-# max(stored + 1, Redis' own clock in µs): atomic, and immune to a replica's drifting clock. A
-# sequence Redis does not hold (new, or lost with Redis' memory) starts above the floor the caller
-# read from the database (ARGV[1]); without one, -1 asks for it.
+# max(stored + 1, floor, Redis' own clock in µs): atomic, and immune to a replica's drifting clock.
+# The floor (ARGV[1]) is at least above what the calling replica drew before, which a Redis restored
+# from an older snapshot would not know. A sequence Redis does not hold at all (new, or lost with
+# Redis' memory) answers -1 unless ARGV[2] says the floor includes the database's record.
 _NEXT_NONCE = """
 local stored = redis.call('GET', KEYS[1])
-if not stored and ARGV[1] == '' then return -1 end
+if not stored and ARGV[2] == '' then return -1 end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local last = math.max(tonumber(stored or '0'), tonumber(ARGV[1] ~= '' and ARGV[1] or '0'))
-local nonce = math.max(last + 1, now)
+local nonce = math.max(tonumber(stored or '0') + 1, tonumber(ARGV[1]), now)
 redis.call('SET', KEYS[1], string.format('%.0f', nonce))
 return string.format('%.0f', nonce)
 """
@@ -60,38 +58,23 @@ class NonceSource:
         self._order: dict[str, asyncio.Lock] = {}
         self._wait_s = wait_s
         self._ceilings = ceilings
-        self._reserved: dict[str, int] = {}  # per key, the ceiling this process wrote, or is writing
-        self._writing: dict[str, asyncio.Future[None]] = {}
 
     async def next(self, key: str) -> int:
-        if key not in self._last and self._ceilings is not None:  # this process's first nonce on the key
-            floor = await self._ceilings.read(key)
-            self._last[key] = max(self._last.get(key, 0), floor)  # another first call may have gone meanwhile
-        nonce = max(self._last.get(key, 0) + 1, time.time_ns() // 1000)
+        # The floor is read from the database once per key (and cached), so a process's first call on
+        # a key starts above what an earlier one used, even with the clock stepped back since.
+        floor = await self._ceilings.floor(key) if self._ceilings is not None else 0
+        nonce = max(self._last.get(key, 0) + 1, floor, time.time_ns() // 1000)
         self._last[key] = nonce
-        await self._reserve(key, nonce)
+        self._noted(key, nonce)
         return nonce
 
-    async def _reserve(self, key: str, nonce: int) -> None:
-        """Return once `nonce` is under a ceiling the database holds: a call that draws past the last
-        one writes the next, and calls that draw meanwhile wait for that write too."""
-        if self._ceilings is None:
-            return
-        if nonce >= self._reserved.get(key, 0):
-            self._reserved[key] = ceiling = nonce + RESERVE_US
-            self._writing[key] = asyncio.ensure_future(self._write(key, ceiling, nonce))
-        writing = self._writing.get(key)
-        if writing is None:
-            return
-        await asyncio.shield(writing)  # a caller cancelled meanwhile leaves the write to finish
-        if self._writing.get(key) is writing:
-            del self._writing[key]
+    def _noted(self, key: str, nonce: int) -> None:
+        if self._ceilings is not None:
+            self._ceilings.note(key, nonce)
 
-    async def _write(self, key: str, ceiling: int, nonce: int) -> None:
-        recorded = self._ceilings is None or await self._ceilings.raise_to(key, ceiling)
-        if not recorded and self._reserved.get(key) == ceiling:
-            # It fails open: the nonces go on, and a call that draws RETRY_US on tries again.
-            self._reserved[key] = nonce + RETRY_US
+    async def close(self) -> None:
+        if self._ceilings is not None:
+            await self._ceilings.close()
 
     @asynccontextmanager
     async def in_order(self, key: str) -> AsyncIterator[None]:
@@ -159,15 +142,16 @@ class RedisNonceSource(NonceSource):
     async def next(self, key: str) -> int:
         # Without the shared high-water mark a nonce could repeat another replica's: fail closed.
         self._check_answering()
-        keys = [f"{self._prefix}nonce:{key}"]
+        keys, drawn = [f"{self._prefix}nonce:{key}"], self._last.get(key, 0) + 1
         try:
-            nonce = int(await self._script(keys=keys, args=[""]))
-            if nonce < 0:  # Redis holds no sequence for the key: start it above the database's ceiling
-                floor = await self._ceilings.read(key) if self._ceilings is not None else 0
-                nonce = int(await self._script(keys=keys, args=[str(floor)]))
+            nonce = int(await self._script(keys=keys, args=[str(drawn), ""]))
+            if nonce < 0:  # Redis holds no sequence for the key: start it above the database's record
+                recorded = await self._ceilings.floor(key, fresh=True) if self._ceilings is not None else 0
+                nonce = int(await self._script(keys=keys, args=[str(max(drawn, recorded)), "1"]))
         except redis_failures():
             raise self._unreachable() from None
-        await self._reserve(key, nonce)
+        self._last[key] = max(self._last.get(key, 0), nonce)
+        self._noted(key, nonce)
         return nonce
 
     def _check_answering(self) -> None:

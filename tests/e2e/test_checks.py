@@ -126,8 +126,9 @@ class TestWithdrawKeys:
             assert gateway.post("/admin/credentials/okx-e2e/rotate", headers=ADMIN, json={
                 "api_key": NEW_KEY, "api_secret": NEW_SECRET, "passphrase": OKX.passphrase}).status_code == 200
             sim.config.get_account("okx", OKX.api_key).can_withdraw = True
-            assert_problem(gateway.post("/admin/credentials/okx-e2e/rollback", headers=ADMIN), 422,
-                           "withdraw-key-refused")
+            refused = assert_problem(gateway.post("/admin/credentials/okx-e2e/rollback", headers=ADMIN), 422,
+                                     "withdraw-key-refused")
+            assert [e["field"] for e in refused["errors"]] == ["version"]
             assert gateway.get("/admin/credentials/okx-e2e", headers=ADMIN).json()["active_version"] == 2
             assert call(gateway, OKX, headers, OKX.read).status_code == 200
             assert sim.config.received[-1].api_key == NEW_KEY
@@ -137,6 +138,54 @@ class TestWithdrawKeys:
             assert rolled.json()["check"]["status"] == "connected"
             assert call(gateway, OKX, headers, OKX.read).status_code == 200
         assert sim.config.received[-1].api_key == OKX.api_key
+
+    def test_a_rollback_changes_only_the_credential_it_checked(self, sim: SimulatorServer, tmp_path: Path) -> None:
+        """While the old key is checked, the label moves to another credential whose old key can
+        withdraw: that one must not be rolled back unchecked, nor a newer rotation undone."""
+        urls = {exchange: sim.url_for(exchange) for exchange in EXCHANGE_IDS}
+        settings = make_settings(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'signvault.db'}", exchange_urls=urls,
+                                 refuse_withdraw_keys=True)
+        keys = {name: (f"OKX{name.upper():0<15}", f"okx-{name}-secret") for name in ("x2", "y1", "y2", "x3")}
+        with TestClient(create_app(settings)) as gateway:
+            enrol(gateway, sim, OKX)  # x, version 1, labelled okx-e2e
+            for key, secret in keys.values():
+                sim.config.add_account("okx", key, secret, passphrase=OKX.passphrase)
+
+            def store(label: str, name: str, *, rotate: bool) -> None:
+                key, secret = keys[name]
+                body = {"api_key": key, "api_secret": secret, "passphrase": OKX.passphrase}
+                answer = (gateway.post(f"/admin/credentials/{label}/rotate", headers=ADMIN, json=body) if rotate else
+                          gateway.post("/admin/credentials", headers=ADMIN,
+                                       json={**body, "exchange": "okx", "label": label}))
+                assert answer.status_code in (200, 201), answer.text
+
+            store("okx-e2e", "x2", rotate=True)
+            store("other", "y1", rotate=False)
+            store("other", "y2", rotate=True)
+            sim.config.get_account("okx", keys["y1"][0]).can_withdraw = True  # y's old key, since
+            sim.config.force("okx", delay_seconds=0.8, path="/api/v5/account/config")  # x's old key's check
+            answers = []
+            rollback = threading.Thread(target=lambda: answers.append(
+                gateway.post("/admin/credentials/okx-e2e/rollback", headers=ADMIN)))
+            rollback.start()
+            time.sleep(0.3)
+            for label, to in (("okx-e2e", "x-old"), ("other", "okx-e2e")):
+                relabelled = gateway.patch(f"/admin/credentials/{label}", headers=ADMIN, json={"label": to})
+                assert relabelled.status_code == 200
+            rollback.join()
+            assert answers[0].status_code == 200, answers[0].text
+            assert answers[0].json()["label"] == "x-old" and answers[0].json()["active_version"] == 1
+            assert gateway.get("/admin/credentials/okx-e2e", headers=ADMIN).json()["active_version"] == 2
+
+            sim.config.force("okx", delay_seconds=0.8, path="/api/v5/account/config")
+            rollback = threading.Thread(target=lambda: answers.append(
+                gateway.post("/admin/credentials/x-old/rollback", headers=ADMIN, json={"version": 2})))
+            rollback.start()
+            time.sleep(0.3)
+            store("x-old", "x3", rotate=True)  # a newer key lands while version 2's is checked
+            rollback.join()
+            assert_problem(answers[1], 409)
+            assert gateway.get("/admin/credentials/x-old", headers=ADMIN).json()["active_version"] == 3
 
 
 NEW_KEY = "OKXNEWKEY000000002"

@@ -6,7 +6,6 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import datetime
 
 import pytest
 from sqlalchemy import text
@@ -15,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.db import create_engine
 from app.migrate import ensure_at_head
 from app.proxy import nonces
-from app.proxy.nonce_ceilings import NonceCeilings
+from app.proxy.nonce_ceilings import WRITES_PER_S, NonceCeilings
 from app.proxy.nonces import CredentialBusy, NonceSource, NonceStoreUnavailable, RedisNonceSource
 from app.redis_client import connect
 from tests.conftest import SteppedClock
@@ -161,81 +160,150 @@ async def ceilings_on(url: str) -> AsyncIterator[tuple[NonceCeilings, AsyncEngin
         await engine.dispose()
 
 
-async def ceiling_rows(engine: AsyncEngine) -> dict[str, tuple[int, datetime]]:
+async def recorded(engine: AsyncEngine, scope: str) -> int:
     async with engine.connect() as connection:
-        rows = await connection.execute(text("SELECT scope, ceiling, updated_at FROM nonce_ceilings"))
-        return {scope: (int(ceiling), updated) for scope, ceiling, updated in rows}
+        return int(await connection.scalar(text("SELECT ceiling FROM nonce_ceilings WHERE scope = :s"), {"s": scope}))
+
+
+@asynccontextmanager
+async def silent_database() -> AsyncIterator[str]:
+    """A PostgreSQL URL whose server accepts connections and never answers: a database that hangs."""
+    held: list[asyncio.StreamWriter] = []
+
+    async def accept(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+
+    server = await asyncio.start_server(accept, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield f"postgresql+asyncpg://postgres@127.0.0.1:{port}/none"
+    finally:
+        for writer in held:
+            writer.close()
+        server.close()
+
+
+def now_us() -> int:
+    return time.time_ns() // 1000
 
 
 class TestCeilings:
-    """The database keeps a ceiling above every nonce issued, so a sequence that starts afresh (a
+    """The database records the highest nonce each key used, so a sequence that starts afresh (a
     restart, or a Redis that lost it) never starts below nonces already sent."""
 
+    @pytest.mark.parametrize("stop", ["shutdown", "crash"])
     def test_a_restart_after_the_clock_stepped_back_starts_above_every_nonce_sent(
-            self, database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+            self, database_url: str, monkeypatch: pytest.MonkeyPatch, stop: str) -> None:
         async def scenario() -> tuple[list[int], list[int]]:
-            async with ceilings_on(database_url) as (ceilings, _):
-                before = await draw(NonceSource(ceilings=ceilings), "kraken:k", 50)
-                monkeypatch.setattr(nonces, "time", SteppedClock(-30))  # NTP stepped it back; then a restart
-                return before, await draw(NonceSource(ceilings=ceilings), "kraken:k", 50)
+            async with ceilings_on(database_url) as (ceilings, engine):
+                before_restart = NonceSource(ceilings=ceilings)
+                before = await draw(before_restart, "kraken:k", 50)
+                if stop == "shutdown":
+                    await before_restart.close()
+                else:  # gone without a word, once the record had a moment to follow
+                    await asyncio.sleep(3 / WRITES_PER_S)
+                monkeypatch.setattr(nonces, "time", SteppedClock(-30))  # NTP stepped it back
+                after_restart = NonceSource(ceilings=NonceCeilings(engine))
+                return before, await draw(after_restart, "kraken:k", 50)
 
         before, after = asyncio.run(scenario())
         assert min(after) > max(before)
         assert len(set(after)) == 50
 
-    def test_one_write_covers_a_minute_of_nonces_and_the_next_is_written_before_they_run_out(
-            self, database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-        async def scenario() -> list[tuple[int, int, datetime]]:
+    def test_a_second_process_on_the_key_does_not_run_ahead_of_the_server(self, database_url: str) -> None:
+        """Without Redis, a `credentials check` beside the server must not start so far ahead that
+        the server's next calls, which follow the clock, go below it."""
+
+        async def scenario() -> tuple[int, int, int, int]:
             async with ceilings_on(database_url) as (ceilings, engine):
-                source, seen = NonceSource(ceilings=ceilings), []
-                for by_s in (0, 0, 30, 59, 61):  # the clock moves on between draws
-                    monkeypatch.setattr(nonces, "time", SteppedClock(by_s))
-                    nonce = await source.next("kraken:k")
-                    ceiling, updated = (await ceiling_rows(engine))["kraken:k"]
-                    seen.append((nonce, ceiling, updated))
-                return seen
+                server = NonceSource(ceilings=ceilings)
+                await server.next("kraken:k")
+                await asyncio.sleep(3 / WRITES_PER_S)  # its record follows
+                beside = NonceSource(ceilings=NonceCeilings(engine))
+                clock, checked = now_us(), await beside.next("kraken:k")
+                await beside.close()
+                await asyncio.sleep(0.001)
+                return clock, checked, await server.next("kraken:k"), await recorded(engine, "kraken:k")
 
-        seen = asyncio.run(scenario())
-        assert all(ceiling > nonce for nonce, ceiling, _ in seen)
-        assert len({updated for _, _, updated in seen[:4]}) == 1  # one write for the first minute's draws
-        assert seen[4][1] > seen[3][1]  # the minute ran out: a higher ceiling was written first
+        clock, checked, server_next, written = asyncio.run(scenario())
+        assert checked - clock < 1_000_000  # it follows the clock, as the server does (not a minute ahead)
+        assert server_next > checked
+        assert written >= checked
 
-    def test_a_replica_never_lowers_another_replicas_ceiling(self, database_url: str) -> None:
+    def test_restarts_in_a_row_do_not_run_ahead_of_the_clock(self, database_url: str) -> None:
+        async def scenario() -> list[int]:
+            leads = []
+            async with ceilings_on(database_url) as (_, engine):
+                for _ in range(5):
+                    source = NonceSource(ceilings=NonceCeilings(engine))
+                    clock = now_us()
+                    leads.append(await source.next("kraken:k") - clock)
+                    await source.close()
+            return leads
+
+        assert max(asyncio.run(scenario())) < 1_000_000
+
+    def test_a_database_that_hangs_holds_no_call_for_long(self) -> None:
+        async def scenario() -> tuple[float, float, list[int], list[int]]:
+            async with silent_database() as url:
+                engine = create_engine(url, timeout_s=0.5)
+                source = NonceSource(ceilings=NonceCeilings(engine))
+                started = time.monotonic()
+                first = await draw(source, "kraken:k", 20)  # the record's first read waits out its timeout
+                middle = time.monotonic()
+                second = await draw(source, "kraken:k", 20)  # not asked again for a while; writes go behind
+                ended = time.monotonic()
+                await source.close()
+                await engine.dispose()
+                return middle - started, ended - middle, first, second
+
+        first_s, second_s, first, second = asyncio.run(scenario())
+        assert first_s < 2.0 and second_s < 0.2
+        assert len(set(first + second)) == 40 and min(second) > max(first)
+
+    def test_a_replica_never_lowers_another_replicas_record(self, database_url: str) -> None:
         async def scenario() -> int:
             async with ceilings_on(database_url) as (ceilings, engine):
                 assert await ceilings.raise_to("kraken:k", 2_000)
                 assert await ceilings.raise_to("kraken:k", 1_000)
-                return (await ceiling_rows(engine))["kraken:k"][0]
+                return await recorded(engine, "kraken:k")
 
         assert asyncio.run(scenario()) == 2_000
 
-    def test_without_the_database_nonces_still_rise(self, caplog: pytest.LogCaptureFixture) -> None:
-        async def scenario() -> list[int]:
-            engine = create_engine("postgresql+asyncpg://postgres@127.0.0.1:1/none")  # nothing listens there
-            try:
-                source = NonceSource(ceilings=NonceCeilings(engine))
-                return await draw(source, "kraken:k", 20) + [await source.next("kraken:k")]
-            finally:
-                await engine.dispose()
-
-        drawn = asyncio.run(scenario())
-        assert len(set(drawn)) == 21 and drawn[-1] > max(drawn[:-1])
-        assert "nonce ceiling" in caplog.text
-
-    def test_a_sequence_redis_lost_starts_above_the_ceiling(self, database_url: str, redis_url: str,
-                                                            redis_prefix: str) -> None:
+    def test_a_sequence_redis_lost_starts_above_the_record(self, database_url: str, redis_url: str,
+                                                           redis_prefix: str) -> None:
         async def scenario() -> tuple[int, int]:
             redis = connect(redis_url)
             try:
                 async with ceilings_on(database_url) as (ceilings, _):
                     # An earlier sequence reached an hour ahead of Redis' clock; Redis has since lost it.
-                    ahead = time.time_ns() // 1000 + 3_600_000_000
+                    ahead = now_us() + 3_600_000_000
                     assert await ceilings.raise_to("kraken:k", ahead)
                     await redis.delete(f"{redis_prefix}nonce:kraken:k")
-                    return ahead, await RedisNonceSource(redis, redis_prefix, ceilings=ceilings).next("kraken:k")
+                    source = RedisNonceSource(redis, redis_prefix, ceilings=ceilings)
+                    nonce = await source.next("kraken:k")
+                    await source.close()
+                    return ahead, nonce
             finally:
                 await redis.delete(f"{redis_prefix}nonce:kraken:k")
                 await redis.aclose()
 
         ahead, nonce = asyncio.run(scenario())
         assert nonce > ahead
+
+    def test_a_redis_restored_from_an_older_snapshot_does_not_go_back(self, redis_url: str,
+                                                                       redis_prefix: str) -> None:
+        async def scenario() -> tuple[int, int]:
+            redis, key = connect(redis_url), f"{redis_prefix}nonce:kraken:k"
+            try:
+                source = RedisNonceSource(redis, redis_prefix)
+                await redis.set(key, str(now_us() + 3_600_000_000))  # the sequence led Redis' clock
+                drawn = await source.next("kraken:k")
+                await redis.set(key, str(now_us()))  # restored from a snapshot taken before
+                return drawn, await source.next("kraken:k")
+            finally:
+                await redis.delete(key)
+                await redis.aclose()
+
+        drawn, after = asyncio.run(scenario())
+        assert after > drawn

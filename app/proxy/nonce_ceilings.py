@@ -10,8 +10,9 @@ starts just above what was written.
 Not further above: a sequence that led the clock would get the calls of any other process still
 following the clock on the same key refused meanwhile (without Redis, `signvault credentials check`
 beside the server), and restarts in a row would add their leads up. What this leaves uncovered is
-a crash within a tenth of a second of a nonce, together with a clock stepped back: those last
-nonces were not written, and Kraken refuses the key until the clock passes them, as before.
+a crash together with a clock stepped back, when the last nonces were not yet written (a tenth of a
+second behind, longer while the database is slow or locked): Kraken refuses the key until the clock
+passes them, as before.
 """
 
 from __future__ import annotations
@@ -32,7 +33,9 @@ log = logging.getLogger("signvault.nonces")
 
 WRITES_PER_S = 10  # per key: a Kraken key's calls are paced to a few a second anyway
 RETRY_S = 5.0  # after the database did not answer, before asking it again
-CLOSE_S = 2.0  # at shutdown, how long the last writes may take
+READ_S = 1.0  # a first call on a key waits this long at most for the record (PostgreSQL that hangs)
+CLOSE_S = 2.0  # at shutdown, how long the last writes may take (on SQLite, a write queued behind
+# another's lock ends only when SQLite's busy timeout does)
 _CEILINGS = table_of(NonceCeiling)
 
 
@@ -49,6 +52,7 @@ class NonceCeilings:
         self._latest: dict[str, int] = {}  # per key, the highest nonce noted
         self._written: dict[str, int] = {}
         self._writers: dict[str, asyncio.Task[None]] = {}
+        self._closing = asyncio.Event()  # set once, at shutdown
 
     async def floor(self, scope: str, *, fresh: bool = False) -> int:
         """The lowest nonce a fresh sequence on `scope` may use: above the highest written (0 with
@@ -60,7 +64,8 @@ class NonceCeilings:
             return 0
         try:
             # Read-only: on SQLite a plain BEGIN, which does not queue behind writers (app/db.py).
-            async with self._engine.execution_options(**{READONLY: True}).connect() as connection:
+            async with (asyncio.timeout(READ_S),
+                        self._engine.execution_options(**{READONLY: True}).connect() as connection):
                 written = await connection.scalar(select(_CEILINGS.c.ceiling).where(_CEILINGS.c.scope == scope))
         except Exception as exc:  # fail open, above
             log.warning("could not read a key's last nonce (%s); its nonces follow the clock", type(exc).__name__)
@@ -74,32 +79,43 @@ class NonceCeilings:
         if nonce <= self._latest.get(scope, 0):
             return
         self._latest[scope] = nonce
-        if scope not in self._writers:
+        if scope not in self._writers and not self._closing.is_set():
             self._writers[scope] = asyncio.create_task(self._write_behind(scope))
 
     async def close(self) -> None:
-        """Write what is noted and not yet written (a restart then starts above it)."""
+        """Write what is noted and not yet written (a restart then starts above it). Writers finish
+        the write under way rather than being cancelled in it: a SQLite write cancelled mid-query
+        leaves its connection closing in a task that can outlive the engine and hold up exit."""
+        self._closing.set()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(CLOSE_S):
+                for writer in [w for w in self._writers.values() if not w.done()]:
+                    await asyncio.shield(writer)
+                for scope, nonce in self._latest.items():
+                    if nonce > self._written.get(scope, 0) and await self.raise_to(scope, nonce):
+                        self._written[scope] = nonce
         for writer in self._writers.values():
-            writer.cancel()
-        pending = [(scope, n) for scope, n in self._latest.items() if n > self._written.get(scope, 0)]
-        if pending:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(CLOSE_S):
-                    for scope, nonce in pending:
-                        await self.raise_to(scope, nonce)
+            writer.cancel()  # only those still waiting on the database after CLOSE_S
 
     async def _write_behind(self, scope: str) -> None:
-        """One writer per key at a time: nonces noted while it writes go in its next write."""
+        """One writer per key at a time: nonces noted while it writes go in its next write. At
+        shutdown it stops after its write (close() writes what is left)."""
         try:
-            while (nonce := self._latest[scope]) > self._written.get(scope, 0):
+            while not self._closing.is_set() and (nonce := self._latest[scope]) > self._written.get(scope, 0):
                 if await self.raise_to(scope, nonce):
                     self._written[scope] = nonce
-                    await asyncio.sleep(1 / WRITES_PER_S)
+                    await self._pause(1 / WRITES_PER_S)
                 else:
-                    await asyncio.sleep(RETRY_S)
+                    await self._pause(RETRY_S)
         finally:
             if self._writers.get(scope) is asyncio.current_task():
                 del self._writers[scope]
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleep between writes, cut short at shutdown."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._closing.wait()
 
     async def raise_to(self, scope: str, nonce: int) -> bool:
         """Record `nonce` as `scope`'s highest unless a higher one is (another replica's). False if the

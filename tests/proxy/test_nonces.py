@@ -246,7 +246,7 @@ class TestCeilings:
     def test_a_database_that_hangs_holds_no_call_for_long(self) -> None:
         async def scenario() -> tuple[float, float, list[int], list[int]]:
             async with silent_database() as url:
-                engine = create_engine(url, timeout_s=0.5)
+                engine = create_engine(url)  # no timeout of its own: the record's read brings one
                 source = NonceSource(ceilings=NonceCeilings(engine))
                 started = time.monotonic()
                 first = await draw(source, "kraken:k", 20)  # the record's first read waits out its timeout
@@ -260,6 +260,26 @@ class TestCeilings:
         first_s, second_s, first, second = asyncio.run(scenario())
         assert first_s < 2.0 and second_s < 0.2
         assert len(set(first + second)) == 40 and min(second) > max(first)
+
+    def test_shutdown_lets_the_writes_under_way_finish_and_records_the_last_nonces(
+            self, database_url: str) -> None:
+        """A write cancelled mid-query on SQLite leaves its connection closing in a task that outlives
+        the engine, and held up the worker's exit; close() waits for it instead."""
+
+        async def scenario() -> tuple[set[str], dict[str, int], dict[str, int]]:
+            async with ceilings_on(database_url) as (ceilings, engine):
+                source, last = NonceSource(ceilings=ceilings), {}
+                for _ in range(20):
+                    for n in range(30):
+                        last[f"kraken:{n}"] = await source.next(f"kraken:{n}")
+                    await asyncio.sleep(0.005)
+                await source.close()
+                left = {repr(t.get_coro()) for t in asyncio.all_tasks() if t is not asyncio.current_task()}
+                return left, last, {scope: await recorded(engine, scope) for scope in last}
+
+        left, last, written = asyncio.run(scenario())
+        assert left == set()
+        assert written == last
 
     def test_a_replica_never_lowers_another_replicas_record(self, database_url: str) -> None:
         async def scenario() -> int:

@@ -245,3 +245,12 @@ def ip_echo() -> Iterator[str]:
 
     with ThreadedServer(Starlette(routes=[Route("/", echo)]), name="ip-echo") as server:
         yield server.url + "/"
+
+
+def early_in_an_order_interval(window_s: float = 10.0) -> None:
+    """Wait, if need be, until just past the first second of one of Binance's 10 s order intervals:
+    signvault uses no report on an order sent in an interval's first second (it may be of the one
+    before), so a test that counts on reports runs after it, with the rest of the interval ahead."""
+    into = time.time() % window_s
+    if not 1.1 <= into <= 3.0:
+        time.sleep((1.1 - into) % window_s)

@@ -235,6 +235,9 @@ class Exchange:
     # Default limits, from the exchange's published ones (a credential's own rate_limit replaces key_rate).
     key_rate: str | None = "10/second"  # requests per credential
     order_rate: str | None = None  # new orders per credential (cancels are not counted)
+    # The exchange counts new orders in intervals that start on the clock, reports its count on each
+    # order's answer, and may lower it (Binance takes filled orders off): its report sets ours.
+    order_count_exact: bool = False
     ip_rate: str | None = None  # weighted requests per egress IP, shared by every key
 
     @cached_property  # read some eight times a request: after the first, a plain attribute

@@ -103,6 +103,10 @@ class Binance(Exchange):
     public_prefixes = PUBLIC
 
     key_rate = None  # Binance limits by IP weight and by orders per account, not by requests per key
+    # Its order count is of unfilled orders: one that fills is taken off every interval's count
+    # (developers.binance.com/docs/binance-spot-api-docs/faqs/order_count_decrement), and each
+    # order's answer carries the count in X-MBX-ORDER-COUNT-10S / -1D (USDⓈ-M: -10S / -1M).
+    order_count_exact = True
     signature_binds_endpoint = False
 
     def __init__(self, spec: ExchangeSpec, time_path: str, market: str, order_rate: str) -> None:

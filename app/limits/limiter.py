@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
+import time
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Literal
 
 from app import metrics
@@ -60,11 +61,17 @@ class Limiter:
         self._cooldowns_opened = 0  # cool_down calls so far: one during a catch-up needs another pass
         # With PostgreSQL: how other replicas hear of a cooldown while Redis cannot tell them.
         self.notices: CooldownNotices | None = None
+        # Per exact budget, this replica's orders admitted (or being admitted) and not yet answered:
+        # the exchange's report may not count them yet, so they count on top of it. And when the
+        # order whose report was last used was admitted (time.monotonic()).
+        self._in_flight: dict[str, int] = {}
+        self._reported_at: dict[str, float] = {}
 
     async def admit(self, budgets: Sequence[Budget], cooldowns: Sequence[str], *, exchange: str,
-                    trading: bool, scopes: dict[str, str]) -> None:
-        """Record the request in every budget, or raise the refusal (nothing recorded)."""
-        wait, blocker = await self._acquire(budgets, cooldowns, trading=trading)
+                    trading: bool, scopes: dict[str, str], floors: Mapping[str, int] | None = None) -> None:
+        """Record the request in every budget, or raise the refusal (nothing recorded). `floors`: the
+        least an exact budget counts, by key."""
+        wait, blocker = await self._acquire(budgets, cooldowns, trading=trading, floors=floors)
         if wait <= 0:
             return
         headers = {"Retry-After": retry_after_header(wait)}
@@ -81,9 +88,9 @@ class Limiter:
         raise RateLimited(f"the {scope} limit is reached; retry after {headers['Retry-After']} s", headers=headers)
 
     async def _acquire(self, budgets: Sequence[Budget], cooldowns: Sequence[str], *,
-                       trading: bool) -> tuple[float, str | None]:
+                       trading: bool, floors: Mapping[str, int] | None) -> tuple[float, str | None]:
         if self.shared is None:  # one replica: its own windows, which check its cooldowns first
-            return await self.local.acquire(budgets, cooldowns)
+            return await self.local.acquire(budgets, cooldowns, floors)
         # A cooldown opened on this replica holds even if Redis forgot it or is away.
         for key in cooldowns:
             left = await self.local.cooldown_left(key)
@@ -91,13 +98,13 @@ class Limiter:
                 return left, key
         if self.breaker.answering:
             try:
-                return await self.shared.acquire(budgets, cooldowns)
+                return await self.shared.acquire(budgets, cooldowns, floors)
             except redis_failures() as exc:
                 self._failed(exc)
         if trading and self.on_redis_error == "closed":
             raise LimitsUnavailable("trading is refused until the shared rate-limit store is back",
                                     headers={"Retry-After": "1"})
-        wait, blocker = await self.local.acquire(await self._shares(self.shared, budgets), cooldowns)
+        wait, blocker = await self.local.acquire(await self._shares(self.shared, budgets), cooldowns, floors)
         if wait <= 0:
             self._unshared.add(budgets)
         return wait, blocker
@@ -108,7 +115,8 @@ class Limiter:
         window spanning the outage would admit the limit twice over."""
         shares = []
         for budget in budgets:
-            share = Budget(budget.key, max(1, budget.limit // self.replicas), budget.window_s, budget.cost)
+            share = Budget(budget.key, max(1, budget.limit // self.replicas), budget.window_s, budget.cost,
+                           budget.exact)
             seen = shared.last_seen(budget.key)
             if seen is not None:
                 units, age_s = seen
@@ -163,11 +171,39 @@ class Limiter:
         """Another replica opened this cooldown while Redis was away."""
         self.local.hold_cooldown(key, seconds)
 
-    async def reconcile(self, budget: Budget, used: int) -> None:
-        await self.local.reconcile(budget, used)
+    def sent(self, keys: Sequence[str]) -> dict[str, int]:
+        """An order is on its way on these exact budgets; returns the orders in flight before it."""
+        before = {key: self._in_flight.get(key, 0) for key in keys}
+        for key in keys:
+            self._in_flight[key] = before[key] + 1
+        return before
+
+    def answered(self, keys: Sequence[str]) -> None:
+        for key in keys:
+            left = self._in_flight.get(key, 0) - 1
+            if left > 0:
+                self._in_flight[key] = left
+            else:
+                self._in_flight.pop(key, None)
+
+    async def report(self, budget: Budget, used: int, admitted_at: float | None) -> None:
+        """An exact budget's count, as the exchange reports it on the answer to an order admitted at
+        `admitted_at` (time.monotonic(); None: not an order's answer). The count becomes that plus
+        the orders still in flight; if a report on a later order was used already, this one, which
+        may not count that order, only raises it."""
+        latest = self._reported_at.get(budget.key, -math.inf)
+        lower = admitted_at is not None and admitted_at >= latest
+        if lower and admitted_at is not None:
+            self._reported_at[budget.key] = admitted_at
+        age_s = time.monotonic() - admitted_at if admitted_at is not None else 0.0
+        await self.reconcile(budget, used + self._in_flight.get(budget.key, 0), age_s=age_s, lower=lower)
+
+    async def reconcile(self, budget: Budget, used: int, *, age_s: float = 0.0, lower: bool = True) -> None:
+        """The exchange says `used` units are spent, as of `age_s` ago (`lower`: see MemoryWindows)."""
+        await self.local.reconcile(budget, used, age_s=age_s, lower=lower)
         if self.shared is not None and self.breaker.answering:
             try:
-                await self.shared.reconcile(budget, used)
+                await self.shared.reconcile(budget, used, age_s=age_s, lower=lower)
             except redis_failures() as exc:
                 self._failed(exc)
 

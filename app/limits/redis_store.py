@@ -2,17 +2,19 @@
 
 Each admission is one Lua script: it reads Redis' own clock (replicas' clocks never matter),
 checks the cooldowns and every budget, and records the request in all of them or in none.
-A window is a sorted set of "id:cost" members scored by time (µs) plus a running sum.
+A window is a sorted set of "id:cost" members scored by time (µs) plus a running sum. An exact
+budget is two plain keys instead: its count and the interval it is of (Redis' clock's intervals,
+which should keep UTC as the exchange's do).
 """
 
 from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from app.limits.budgets import Budget
+from app.limits.budgets import Budget, report_grace_s
 from app.limits.unshared import Admissions
 
 _COST_OF = "tonumber(string.match(m, ':(%d+)$'))"
@@ -39,6 +41,16 @@ local function keep(z, s, window)
   redis.call('PEXPIRE', z, ttl)
   redis.call('PEXPIRE', s, ttl)
 end
+-- An exact budget: units counted in the interval under way (keys: the count, and its interval).
+local function counted(n, at, interval)
+  if tonumber(redis.call('GET', at) or '-1') == interval then return tonumber(redis.call('GET', n) or '0') end
+  return 0
+end
+local function set_count(n, at, interval, units, window)
+  local ttl = math.floor(window / 1000) + 1000
+  redis.call('SET', n, units, 'PX', ttl)
+  redis.call('SET', at, interval, 'PX', ttl)
+end
 """
 
 _ACQUIRE = _WINDOWS + f"""
@@ -51,14 +63,23 @@ for c = 1, cooldowns do
 end
 local wait, blocker = 0, 0
 local spent = {{0, 0, 0}}  -- admitted?, wait, blocker; then each window's sum, refused or not
+local exact = {{}}
 for i = 1, budgets do
   local z, s = KEYS[2 * i - 1], KEYS[2 * i]
-  local limit, window, cost = tonumber(ARGV[3 * i]), tonumber(ARGV[3 * i + 1]), tonumber(ARGV[3 * i + 2])
-  evict(z, s, now, window)
-  local used = tonumber(redis.call('GET', s) or '0')
+  local limit, window = tonumber(ARGV[4 * i - 1]), tonumber(ARGV[4 * i])
+  local cost, floor = tonumber(ARGV[4 * i + 1]), tonumber(ARGV[4 * i + 2])
+  exact[i] = floor >= 0  -- an exact budget's least count (its orders in flight); -1 for a sliding one
+  local used
+  if exact[i] then used = math.max(counted(z, s, math.floor(now / window)), floor) else
+    evict(z, s, now, window)
+    used = tonumber(redis.call('GET', s) or '0')
+  end
   spent[3 + i] = used
   local need = used + cost - limit
-  if need > 0 then
+  if need > 0 and exact[i] then
+    -- The exchange's count starts afresh with its next interval.
+    if window - now % window > wait then wait, blocker = window - now % window, 2 * i - 1 end
+  elseif need > 0 then
     -- The wait ends when the oldest entries that free `need` leave the window: read a page at a
     -- time from the oldest, as a day's log can hold 200,000 and Redis runs nothing else meanwhile.
     -- More than the window ever holds (a cost above the limit) waits a whole window, unread.
@@ -80,22 +101,38 @@ if wait > 0 then
   spent[2], spent[3] = wait, blocker
   return spent
 end
-local id = ARGV[3 * budgets + 3]
+local id = ARGV[4 * budgets + 3]
 spent[1] = 1
 for i = 1, budgets do
   local z, s = KEYS[2 * i - 1], KEYS[2 * i]
-  local window, cost = tonumber(ARGV[3 * i + 1]), tonumber(ARGV[3 * i + 2])
-  redis.call('ZADD', z, now, id .. ':' .. i .. ':' .. cost)
-  spent[3 + i] = redis.call('INCRBY', s, cost)
-  keep(z, s, window)
+  local window, cost = tonumber(ARGV[4 * i]), tonumber(ARGV[4 * i + 1])
+  if exact[i] then
+    spent[3 + i] = spent[3 + i] + cost
+    set_count(z, s, math.floor(now / window), spent[3 + i], window)
+  else
+    redis.call('ZADD', z, now, id .. ':' .. i .. ':' .. cost)
+    spent[3 + i] = redis.call('INCRBY', s, cost)
+    keep(z, s, window)
+  end
 end
 return spent
 """
 
+# ARGV: window, reported units, id; for an exact budget also how long ago (µs) they were reported, the
+# grace (µs) that must lie between the interval's start and then, and whether the report may lower
+# the count ('1') or only raise it ('0'). As MemoryWindows.reconcile.
 _RECONCILE = _WINDOWS + """
 local now = now_us()
 local z, s = KEYS[1], KEYS[2]
 local window, reported = tonumber(ARGV[1]), tonumber(ARGV[2])
+if ARGV[4] then
+  if now % window - tonumber(ARGV[4]) >= tonumber(ARGV[5]) then
+    local interval = math.floor(now / window)
+    if ARGV[6] ~= '1' then reported = math.max(reported, counted(z, s, interval)) end
+    set_count(z, s, interval, reported, window)
+  end
+  return reported
+end
 evict(z, s, now, window)
 local used = tonumber(redis.call('GET', s) or '0')
 if reported > used then
@@ -106,14 +143,25 @@ end
 return used
 """
 
-# Adds what a replica admitted on its own while Redis was away; ARGV: window, id, (age, cost) pairs.
+# Adds what a replica admitted on its own while Redis was away; ARGV: window, id, exact ('1' or '0'),
+# (age, cost) pairs. An exact budget counts at least those of the interval under way (all in one
+# call): not on top, since reports may have counted them already. The few of a catch-up's second
+# pass then count only where they are more; the next report counts them.
 _RECORD = _WINDOWS + """
 local now = now_us()
 local z, s = KEYS[1], KEYS[2]
 local window = tonumber(ARGV[1])
+if ARGV[3] == '1' then
+  local interval, added = math.floor(now / window), 0
+  for i = 4, #ARGV - 1, 2 do
+    if tonumber(ARGV[i]) <= now % window then added = added + tonumber(ARGV[i + 1]) end
+  end
+  if added > counted(z, s, interval) then set_count(z, s, interval, added, window) end
+  return added
+end
 evict(z, s, now, window)
 local added = 0
-for i = 3, #ARGV - 1, 2 do
+for i = 4, #ARGV - 1, 2 do
   local age, cost = tonumber(ARGV[i]), tonumber(ARGV[i + 1])
   if age < window then
     redis.call('ZADD', z, now - age, ARGV[2] .. ':' .. i .. ':' .. cost)
@@ -155,13 +203,15 @@ class RedisWindows:
 
     def _keys(self, budget: Budget) -> list[str]:
         base = f"{self._prefix}rl:{budget.key}"
-        return [f"{base}:log", f"{base}:sum"]
+        return [f"{base}:count", f"{base}:interval"] if budget.exact else [f"{base}:log", f"{base}:sum"]
 
-    async def acquire(self, budgets: Sequence[Budget], cooldowns: Sequence[str]) -> tuple[float, str | None]:
+    async def acquire(self, budgets: Sequence[Budget], cooldowns: Sequence[str],
+                      floors: Mapping[str, int] | None = None) -> tuple[float, str | None]:
         keys = [k for b in budgets for k in self._keys(b)] + [f"{self._prefix}cd:{c}" for c in cooldowns]
         args: list[Any] = [len(budgets), len(cooldowns)]
         for budget in budgets:
-            args += [budget.limit, int(budget.window_s * 1_000_000), budget.cost]
+            floor = (floors or {}).get(budget.key, 0) if budget.exact else -1
+            args += [budget.limit, int(budget.window_s * 1_000_000), budget.cost, floor]
         args.append(uuid.uuid4().hex)
         admitted, wait_us, blocker, *spent = await self._acquire(keys=keys, args=args)
         if spent:  # not when a cooldown refused it, before the windows were read
@@ -195,9 +245,10 @@ class RedisWindows:
             await self.cool_down(key, seconds, client=pipe)
         for budget, pairs in admitted:
             window_us = int(budget.window_s * 1_000_000)
-            for start in range(0, len(pairs), _RECORD_BATCH):
-                args: list[Any] = [window_us, uuid.uuid4().hex]
-                for age_s, cost in pairs[start:start + _RECORD_BATCH]:
+            batch = max(1, len(pairs)) if budget.exact else _RECORD_BATCH  # an exact count takes the max of them all
+            for start in range(0, len(pairs), batch):
+                args: list[Any] = [window_us, uuid.uuid4().hex, int(budget.exact)]
+                for age_s, cost in pairs[start:start + batch]:
                     args += [int(age_s * 1_000_000), cost]
                 await self._record(keys=self._keys(budget), args=args, client=pipe)
         await pipe.execute()
@@ -205,9 +256,13 @@ class RedisWindows:
     async def ping(self) -> None:
         await self._redis.ping()
 
-    async def reconcile(self, budget: Budget, reported_used: int) -> None:
-        await self._reconcile(keys=self._keys(budget),
-                              args=[int(budget.window_s * 1_000_000), reported_used, uuid.uuid4().hex])
+    async def reconcile(self, budget: Budget, reported_used: int, *, age_s: float = 0.0,
+                        lower: bool = True) -> None:
+        """As `MemoryWindows.reconcile`, in the shared windows."""
+        args: list[Any] = [int(budget.window_s * 1_000_000), reported_used, uuid.uuid4().hex]
+        if budget.exact:
+            args += [int(age_s * 1_000_000), int(report_grace_s(budget.window_s) * 1_000_000), int(lower)]
+        await self._reconcile(keys=self._keys(budget), args=args)
 
     async def cool_down(self, key: str, seconds: float, *, client: Any = None) -> None:
         """`client`: a pipeline to queue it on, instead of sending it now."""

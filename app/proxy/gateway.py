@@ -186,7 +186,8 @@ async def sign_answer(scope: Scope, receive: Receive, headers: dict[str, str]) -
         body=body.body.encode(), headers={"content-type": body.content_type} if body.content_type else {},
     )
     prepared = await service.prepare(client, adapter, upstream, named.id, always_sign=True)
-    await pacing.admit(service.limiter, prepared)
+    # Counted, but not in flight: its answer goes to the caller, never here.
+    pacing.answered(service.limiter, await pacing.admit(service.limiter, prepared))
     signed = await service.sign(prepared)
     answer = SignedRequest(method=signed.method, url=target_url(prepared.origin, signed),
                            headers=dict(signed.headers), body=signed.body.decode("utf-8"))

@@ -10,8 +10,9 @@ Limits an operator sets are applied exactly.
 from __future__ import annotations
 
 import hashlib
+import time
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from app import metrics
 from app.exchanges.base import Cooldown, Exchange
@@ -65,7 +66,8 @@ def _budgets(adapter: Exchange, host: str, weight: int, share: float, client_id:
         # An operator's own rate_limit is honoured exactly; the exchange's default keeps the headroom.
         key_share = 1.0 if credential_rate else share
         out += [r.budget(f"cred:{credential_id}", share=key_share) for r in rates(credential_rate or adapter.key_rate)]
-        out += [r.budget(_orders_scope(credential_id, market), share=share) for r in rates(order_rate)]
+        out += [r.budget(_orders_scope(credential_id, market), share=share, exact=adapter.order_count_exact)
+                for r in rates(order_rate)]
     return tuple(out)
 
 
@@ -150,14 +152,45 @@ def _cooldown_keys(exchange: str, host: str, credential_id: str | None, new_orde
                  for scope in scopes for kind in ("ban", "throttle"))
 
 
-async def admit(limiter: Limiter, prepared: Prepared) -> None:
+class Admission(NamedTuple):
+    """A new order counted in exact budgets: in flight on them until `answered`."""
+
+    at: float  # time.monotonic()
+    budgets: tuple[str, ...]
+
+
+async def admit(limiter: Limiter, prepared: Prepared) -> Admission | None:
+    """Admit the request or raise the refusal. A new order counted in exact budgets is in flight on
+    them from now: call `answered` once it is answered or failed."""
     cancel, order = _kind(prepared)
-    await limiter.admit(_budgets_of(prepared, cancel, order), _cooldown_keys_of(prepared, order),
-                        exchange=prepared.adapter.id, trading=prepared.access in ("trade", "withdraw"), scopes=SCOPES)
+    budgets, cooldowns = _budgets_of(prepared, cancel, order), _cooldown_keys_of(prepared, order)
+    trading = prepared.access in ("trade", "withdraw")
+    if order is None or not prepared.adapter.order_count_exact:
+        await limiter.admit(budgets, cooldowns, exchange=prepared.adapter.id, trading=trading, scopes=SCOPES)
+        return None
+    # In flight from before its admission, so that a report used meanwhile counts it on top; and
+    # the exact counts are at least the orders in flight before it, which the exchange may count in
+    # an interval that began after they were admitted.
+    admission = Admission(time.monotonic(), tuple(b.key for b in budgets if b.exact))
+    floors = limiter.sent(admission.budgets)
+    try:
+        await limiter.admit(budgets, cooldowns, exchange=prepared.adapter.id, trading=trading, scopes=SCOPES,
+                            floors=floors)
+    except BaseException:
+        limiter.answered(admission.budgets)
+        raise
+    return admission
 
 
-async def observe(limiter: Limiter, prepared: Prepared, response: ExchangeResponse) -> None:
-    """Open a cooldown when the exchange says stop; count what the exchange says is used."""
+def answered(limiter: Limiter, admission: Admission | None) -> None:
+    if admission is not None:
+        limiter.answered(admission.budgets)
+
+
+async def observe(limiter: Limiter, prepared: Prepared, response: ExchangeResponse,
+                  admission: Admission | None) -> None:
+    """Open a cooldown when the exchange says stop; count what the exchange says is used (an exact
+    count as `Limiter.report` says)."""
     adapter = prepared.adapter
     headers = ResponseHeaders(response.headers)
     cooldown: Cooldown | None = adapter.cooldown(response.status, headers, response.body)
@@ -168,12 +201,16 @@ async def observe(limiter: Limiter, prepared: Prepared, response: ExchangeRespon
     for usage in adapter.usage(headers):
         if usage.scope == "ip":
             metrics.WEIGHT_USED.labels(adapter.id).set(usage.used)
-            scope, text = _ip_scope(adapter, prepared.host), adapter.ip_rate_for(prepared.host)
+            scope, text, exact = _ip_scope(adapter, prepared.host), adapter.ip_rate_for(prepared.host), False
         elif prepared.credential is not None:
             market, text = adapter.order_count(prepared.request.path)
-            scope = _orders_scope(prepared.credential.id, market)
+            scope, exact = _orders_scope(prepared.credential.id, market), adapter.order_count_exact
         else:
             continue
         for rate in rates(text):
             if rate.window_s == usage.window_s:
-                await limiter.reconcile(rate.budget(scope), usage.used)
+                if exact:
+                    await limiter.report(rate.budget(scope, exact=True), usage.used,
+                                         admission.at if admission is not None else None)
+                else:
+                    await limiter.reconcile(rate.budget(scope), usage.used)

@@ -294,16 +294,21 @@ class SigningService:
     async def _attempt(self, prepared: Prepared, caller: Caller | None) -> ExchangeResponse:
         """One admitted send; if the exchange refuses only the timestamp (nothing executed), resync
         and resend once."""
-        await pacing.admit(self.limiter, prepared)
-        if prepared.credential is None:
-            response = await self._send(prepared, prepared.request)
-        else:
-            response = await self._send_signed(prepared, caller, fresh_clock=False)
-            if prepared.adapter.refused_timestamp(response.status, response.body):
-                await pacing.admit(self.limiter, prepared)
-                response = await self._send_signed(prepared, caller, fresh_clock=True)
-        await pacing.observe(self.limiter, prepared, response)
+        response, admission = await self._admitted_send(prepared, caller, fresh_clock=False)
+        if prepared.credential is not None and prepared.adapter.refused_timestamp(response.status, response.body):
+            response, admission = await self._admitted_send(prepared, caller, fresh_clock=True)
+        await pacing.observe(self.limiter, prepared, response, admission)
         return response
+
+    async def _admitted_send(self, prepared: Prepared, caller: Caller | None, *,
+                             fresh_clock: bool) -> tuple[ExchangeResponse, pacing.Admission | None]:
+        admission = await pacing.admit(self.limiter, prepared)
+        try:
+            if prepared.credential is None:
+                return await self._send(prepared, prepared.request), admission
+            return await self._send_signed(prepared, caller, fresh_clock=fresh_clock), admission
+        finally:
+            pacing.answered(self.limiter, admission)
 
     async def _send_signed(self, prepared: Prepared, caller: Caller | None, *, fresh_clock: bool) -> ExchangeResponse:
         if prepared.credential is None:

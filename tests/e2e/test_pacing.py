@@ -19,7 +19,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.main import create_app
-from tests.conftest import ADMIN, assert_problem, make_settings
+from tests.conftest import ADMIN, assert_problem, early_in_an_order_interval, make_settings
 from tests.e2e.conftest import CASES, Case, call, enrol
 from tests.simulator import EXCHANGE_IDS, SimulatorServer
 from tests.tcp_relay import TcpRelay
@@ -154,6 +154,28 @@ class TestExchangeBackOff:
         assert cancel.json().get("type") != "urn:signvault:problem:exchange-cooling-down"
         assert reached(sim, "/api/v3/order") == orders + 1
         assert call(gateway, second_case, second, BINANCE.order).status_code == 200
+
+    def test_orders_that_fill_do_not_spend_binances_order_count(self, gateway: TestClient,
+                                                                 sim: SimulatorServer) -> None:
+        """Binance counts unfilled orders (100 per 10 s on spot), and takes an order off when it fills.
+        signvault follows the count the answers carry: a bot whose orders fill is not stopped at the
+        90 it would allow itself of unfilled ones."""
+        headers = enrol(gateway, sim, BINANCE)
+        market = ("POST", "/api/v3/order", b"symbol=BTCUSDT&side=BUY&type=MARKET&quantity=1")
+        early_in_an_order_interval()
+        assert [call(gateway, BINANCE, headers, market).status_code for _ in range(120)] == [200] * 120
+
+    def test_unfilled_orders_stop_at_signvaults_share_before_the_exchange_refuses(
+        self, gateway: TestClient, sim: SimulatorServer,
+    ) -> None:
+        headers = enrol(gateway, sim, BINANCE)
+        placed = 0
+        while (answer := call(gateway, BINANCE, headers, BINANCE.order)).status_code == 200:
+            placed += 1  # 90 an interval; more if one ends meanwhile
+            assert placed < 300
+        assert_problem(answer, 429, "rate-limited")  # signvault's own: the exchange never had to refuse
+        assert 1 <= int(answer.headers["retry-after"]) <= 10  # the exchange's interval ends by then
+        assert placed >= 90 and reached(sim, "/api/v3/order") == placed
 
     def test_used_weight_near_the_limit_throttles_before_the_exchange(
         self, gateway: TestClient, sim: SimulatorServer,

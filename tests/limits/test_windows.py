@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -87,6 +88,111 @@ class TestMemory:
         assert asyncio.run(store.acquire([], ["binance"])) == (pytest.approx(120), "binance")
         clock.now += 121
         assert asyncio.run(store.acquire([], ["binance"])) == (0.0, None)
+
+
+class TestExactCounts:
+    """Binance's order counts: one count per interval of the clock's (a day's from 00:00 UTC), which
+    the exchange's reports set, lower when orders fill."""
+
+    @staticmethod
+    def day_before_midnight() -> tuple[FakeClock, MemoryWindows, Budget]:
+        wall = FakeClock()
+        wall.now = 86400.0 * 20_000 - 400  # 400 s before midnight UTC
+        return wall, MemoryWindows(FakeClock(), wall=wall), Budget("orders:c@spot:86400s", 3, 86400.0, exact=True)
+
+    def test_the_count_starts_afresh_with_the_exchanges_next_interval(self) -> None:
+        wall, store, day = self.day_before_midnight()
+        assert [asyncio.run(store.acquire([day], []))[0] for _ in range(3)] == [0.0] * 3
+        assert asyncio.run(store.acquire([day], [])) == (pytest.approx(400.0), day.key)  # not a day
+        wall.now += 401
+        assert asyncio.run(store.acquire([day], [])) == (0.0, None)
+
+    def test_a_report_sets_the_count_lower_or_higher(self) -> None:
+        wall = FakeClock()
+        wall.now += 5  # 5 s into a 10 s interval
+        store = MemoryWindows(FakeClock(), wall=wall)
+        budget = Budget("orders:c@spot:10s", 10, 10.0, exact=True)
+        for _ in range(10):
+            assert asyncio.run(store.acquire([budget], []))[0] == 0
+        assert asyncio.run(store.acquire([budget], []))[0] > 0
+        asyncio.run(store.reconcile(budget, 2))  # eight of them filled
+        assert [asyncio.run(store.acquire([budget], []))[0] for _ in range(9)] == [0.0] * 8 + [pytest.approx(5.0)]
+        asyncio.run(store.reconcile(budget, 9))  # another key of the account sent orders
+        assert asyncio.run(store.acquire([budget], []))[0] == 0
+        assert asyncio.run(store.acquire([budget], []))[0] > 0
+
+    def test_a_report_on_a_request_admitted_in_an_earlier_interval_is_not_used(self) -> None:
+        """It may be of that interval: yesterday's 3 must not fill today's count. Nor may one sent in
+        the interval's first second (clocks a little apart)."""
+        wall, store, day = self.day_before_midnight()
+        wall.now += 405
+        asyncio.run(store.reconcile(day, 3, age_s=406.0))
+        asyncio.run(store.reconcile(day, 3, age_s=4.5))
+        assert asyncio.run(store.acquire([day], [])) == (0.0, None)
+        asyncio.run(store.reconcile(day, 3, age_s=3.5))
+        assert asyncio.run(store.acquire([day], []))[0] > 0
+
+    def test_orders_in_flight_count_in_the_interval_they_may_land_in(self) -> None:
+        """Admitted before midnight and not yet answered: Binance may count them in the new day."""
+        wall, store, day = self.day_before_midnight()
+        wall.now += 401
+        assert asyncio.run(store.acquire([day], [], {day.key: 2})) == (0.0, None)
+        assert asyncio.run(store.acquire([day], [], {day.key: 2}))[0] > 0
+
+    def test_a_report_that_may_be_stale_only_raises(self) -> None:
+        wall = FakeClock()
+        wall.now += 5
+        store = MemoryWindows(FakeClock(), wall=wall)
+        budget = Budget("orders:c@spot:10s", 10, 10.0, exact=True)
+        asyncio.run(store.reconcile(budget, 6))
+        asyncio.run(store.reconcile(budget, 2, lower=False))
+        asyncio.run(store.reconcile(budget, 8, lower=False))
+        assert [asyncio.run(store.acquire([budget], []))[0] for _ in range(3)] == [0.0, 0.0, pytest.approx(5.0)]
+
+    def test_a_sliding_budget_is_never_lowered(self) -> None:
+        store = MemoryWindows(FakeClock())
+        weight = Budget("ip", 3, 60.0)
+        for _ in range(3):
+            asyncio.run(store.acquire([weight], []))
+        asyncio.run(store.reconcile(weight, 0))
+        assert asyncio.run(store.acquire([weight], []))[0] > 0
+
+    def test_redis_counts_the_same(self, redis_url: str, redis_prefix: str) -> None:
+        async def scenario() -> None:
+            async with redis_client(redis_url, redis_prefix) as one, redis_client(redis_url, redis_prefix) as two:
+                a, b = RedisWindows(one, redis_prefix), RedisWindows(two, redis_prefix)
+                day = Budget("orders:c@spot:86400s", 10, 86400.0, exact=True)
+                for store in [a, b] * 5:
+                    assert (await store.acquire([day], []))[0] == 0
+                wait, blocker = await a.acquire([day], [])
+                assert wait == pytest.approx(86400 - time.time() % 86400, abs=1.0)  # until midnight UTC
+                assert blocker is not None and "orders:c@spot" in blocker
+                await b.reconcile(day, 2, age_s=0.5)
+                waits = [(await store.acquire([day], []))[0] for store in [a, b] * 5]
+                assert waits[:8] == [0.0] * 8 and waits[8] > 0
+                await a.reconcile(day, 0, age_s=86400.0)  # admitted yesterday: not used
+                assert (await b.acquire([day], []))[0] > 0
+                await a.reconcile(day, 2, age_s=0.5)
+                await a.reconcile(day, 4, age_s=0.5, lower=False)  # may be stale: raises, never lowers
+                await a.reconcile(day, 1, age_s=0.5, lower=False)
+                assert [(await a.acquire([day], []))[0] > 0 for _ in range(7)] == [False] * 6 + [True]
+                # What a replica admitted while Redis was away counts in the interval under way, at
+                # least: a report may have counted it already.
+                fresh = Budget("orders:c@usdm:86400s", 10, 86400.0, exact=True)
+                await b.reconcile(fresh, 5, age_s=0.5)
+                await a.catch_up([(fresh, [(0.5, 1)] * 7 + [(86400.0, 1)])], {})
+                waits = [(await b.acquire([fresh], []))[0] for _ in range(4)]
+                assert waits[:3] == [0.0] * 3 and waits[3] > 0
+                long = Budget("orders:e@spot:86400s", 1000, 86400.0, exact=True)  # a long outage: one call
+                await a.catch_up([(long, [(0.5, 1)] * 600)], {})
+                assert (await b.acquire([Budget(long.key, 1000, 86400.0, 400, exact=True)], []))[0] == 0
+                assert (await b.acquire([long], []))[0] > 0
+                # Orders still in flight from before the interval are counted in it.
+                other = Budget("orders:d@spot:86400s", 10, 86400.0, exact=True)
+                assert (await a.acquire([other], [], {other.key: 9}))[0] == 0
+                assert (await b.acquire([other], []))[0] > 0
+
+        asyncio.run(scenario())
 
 
 class TestRedis:

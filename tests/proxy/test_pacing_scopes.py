@@ -87,10 +87,69 @@ def test_a_futures_order_limit_stops_the_keys_futures_orders_by_either_id_and_no
 
     async def scenario() -> None:
         too_many = b'{"code":-1015,"msg":"Too many new orders; current limit is 300 orders per 10 SECOND."}'
-        await pacing.observe(limiter, order("/fapi/v1/order", stopped_via), ExchangeResponse(429, [], too_many))
+        await pacing.observe(limiter, order("/fapi/v1/order", stopped_via), ExchangeResponse(429, [], too_many), None)
         for exchange in ("binance", "binanceusdm"):
             with pytest.raises(ProblemError, match="slow down"):
                 await pacing.admit(limiter, order("/fapi/v1/order", exchange))
             await pacing.admit(limiter, order("/api/v3/order", exchange))
+
+    asyncio.run(scenario())
+
+
+async def admitted(limiter: Limiter, order: Prepared, most: int) -> list[pacing.Admission | None]:
+    """Orders admitted one after another, until one is refused or `most` are."""
+    admissions = []
+    for _ in range(most):
+        try:
+            admissions.append(await pacing.admit(limiter, order))
+        except ProblemError:
+            break
+    return admissions
+
+
+def test_orders_still_on_their_way_count_on_top_of_binances_report() -> None:
+    """Binance's count is of the orders it has: one answered first may not count the others yet, so
+    its report sets signvault's count to it plus the orders still in flight; once all are answered,
+    to the exchange's alone (here 1: the others filled)."""
+    limiter = Limiter(MemoryWindows(wall=lambda: 86400.0 * 20_000 + 5))  # 5 s into a 10 s interval
+    order = prepared("binance", "/api/v3/order")._replace(request=UpstreamRequest("POST", "/api/v3/order"),
+                                                          access="trade")
+    answer = ExchangeResponse(200, [(b"x-mbx-order-count-10s", b"1"), (b"x-mbx-order-count-1d", b"1")], b"{}")
+
+    async def scenario() -> None:
+        flying = await admitted(limiter, order, 100)
+        assert len(flying) == 90  # 90% of Binance's 100 per 10 s
+        pacing.answered(limiter, flying[0])
+        await pacing.observe(limiter, order, answer, flying[0])
+        assert await admitted(limiter, order, 1) == []  # the other 89 may reach Binance after it: 1 + 89
+        for admission in flying[1:]:
+            pacing.answered(limiter, admission)
+            await pacing.observe(limiter, order, answer, admission)
+        assert len(await admitted(limiter, order, 100)) == 89
+
+    asyncio.run(scenario())
+
+
+def test_a_report_on_an_earlier_order_answered_late_does_not_lower_the_count() -> None:
+    """A then B sent; B's answer (which counts A) comes first. A's, which may not count B, comes
+    after: it must not take B off."""
+    limiter = Limiter(MemoryWindows(wall=lambda: 86400.0 * 20_000 + 5))
+    order = prepared("binance", "/api/v3/order")._replace(request=UpstreamRequest("POST", "/api/v3/order"),
+                                                          access="trade")
+
+    def answer(count: int) -> ExchangeResponse:
+        return ExchangeResponse(200, [(b"x-mbx-order-count-10s", str(count).encode())], b"{}")
+
+    async def scenario() -> None:
+        first, second = await pacing.admit(limiter, order), await pacing.admit(limiter, order)
+        for _ in range(80):  # resting orders from before, answered
+            admission = await pacing.admit(limiter, order)
+            pacing.answered(limiter, admission)
+        pacing.answered(limiter, second)
+        await pacing.observe(limiter, order, answer(82), second)
+        pacing.answered(limiter, first)
+        await pacing.observe(limiter, order, answer(81), first)
+        # 82, and A as in flight when B was answered: 7 more of 90 (A's own report would give 9).
+        assert len(await admitted(limiter, order, 100)) == 7
 
     asyncio.run(scenario())

@@ -24,7 +24,14 @@ from fastapi.testclient import TestClient
 from app.main import create_app
 from app.server.connection import HttpConnection
 from app.settings import Settings
-from tests.conftest import ADMIN, assert_problem, create_client, create_credential, random_secret
+from tests.conftest import (
+    ADMIN,
+    assert_problem,
+    create_client,
+    create_credential,
+    early_in_an_order_interval,
+    random_secret,
+)
 from tests.servers import ThreadedServer
 
 BINANCE = "https://api.binance.com"
@@ -573,9 +580,27 @@ class TestExchangeCounters:
         order = exchange.post(f"{BINANCE}/api/v3/order").respond(
             json={"status": "NEW"}, headers={"X-MBX-ORDER-COUNT-10S": "100", "X-MBX-ORDER-COUNT-1D": "100"})
         target = "/proxy/binance/api/v3/order?symbol=BTCUSDT&side=BUY&type=MARKET&quantity=1"
+        early_in_an_order_interval()
         assert api.post(target, headers=bot["headers"]).status_code == 200
         assert_problem(api.post(target, headers=bot["headers"]), 429, "rate-limited")  # 100 per 10 s: spent
         assert order.call_count == 1
+
+    def test_a_lower_binance_order_count_frees_the_budget(self, api: TestClient, exchange: Any,
+                                                          bot: dict[str, Any]) -> None:
+        """Binance counts unfilled orders: its answer's count sets signvault's, lower too. Orders
+        signed through /sign count until then, and are not taken for orders still in flight."""
+        server_time_now(exchange)
+        exchange.get(f"{BINANCE}/sapi/v1/account/apiRestrictions").respond(json={
+            "enableReading": True, "enableSpotAndMarginTrading": True, "enableWithdrawals": False})
+        assert api.post("/admin/credentials/spot/check", headers=ADMIN).json()["status"] == "connected"
+        body = {"credential": "spot", "method": "POST", "path": "/api/v3/order", "query": "symbol=BTCUSDT&side=BUY"}
+        early_in_an_order_interval()
+        assert [api.post("/sign", headers=bot["headers"], json=body).status_code for _ in range(89)] == [200] * 89
+        order = exchange.post(f"{BINANCE}/api/v3/order").respond(
+            json={"status": "FILLED"}, headers={"X-MBX-ORDER-COUNT-10S": "1", "X-MBX-ORDER-COUNT-1D": "1"})
+        target = "/proxy/binance/api/v3/order?symbol=BTCUSDT&side=BUY&type=MARKET&quantity=1"
+        statuses = [api.post(target, headers=bot["headers"]).status_code for _ in range(120)]
+        assert statuses == [200] * 120 and order.call_count == 120
 
     def test_a_spent_endpoint_counter_cools_that_endpoint_down(self, api: TestClient, exchange: Any) -> None:
         credential = create_credential(api, exchange="bybit", label="bybit")

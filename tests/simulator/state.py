@@ -67,6 +67,9 @@ class Account:
     kucoin_key_version: int = 2
     # Kraken: the last nonce accepted for this key (strictly increasing). Managed by the simulator.
     last_nonce: int | None = None
+    # Binance: unfilled new orders per (limit's interval, which interval since the epoch), and
+    # under ("filled", ...) the last order's, to be taken off before the next one is counted.
+    order_counts: dict[tuple[str, ...], int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.key_type not in KEY_TYPES:

@@ -43,6 +43,10 @@ def error(status: int, code: int, msg: str) -> SimResponse:
 
 
 REJECTED_KEY = (401, -2015, "Invalid API-key, IP, or permissions for action.")
+# Unfilled order limits per account: (header suffix, interval in seconds, limit), as exchangeInfo gives them.
+SPOT_ORDER_LIMITS = (("10S", 10, 100), ("1D", 86400, 200_000))
+FUTURES_ORDER_LIMITS = (("10S", 10, 300), ("1M", 60, 1200))
+ORDER_INTERVALS = {"10S": (10, "SECOND"), "1D": (1, "DAY"), "1M": (1, "MINUTE")}
 BAD_SIG = (400, -1022, "Signature for this request is not valid.")
 
 
@@ -187,6 +191,30 @@ class Binance(Venue):
 
     def order(self, req: SimRequest, account: Account | None) -> SimResponse:
         params = dict((n, v) for n, v, _ in parse_form(req.body_text)) | {n: v for n, v, _ in parse_form(req.query)}
+        assert account is not None
+        # The unfilled order count: each interval's starts on the clock (a day at 00:00 UTC). An order
+        # adds one; on spot, one that fills (a MARKET order, here at once) is taken off again after
+        # its own answer (Binance's "short delay"). Futures orders stay counted.
+        now_s = req.config.now_ms() / 1000
+        market = "usdm" if req.path.startswith("/fapi/") else "spot"
+        limits = FUTURES_ORDER_LIMITS if market == "usdm" else SPOT_ORDER_LIMITS
+        counts = {(market, name, int(now_s // seconds)): limit for name, seconds, limit in limits}
+        fills = market == "spot" and params.get("type", "LIMIT") == "MARKET"
+        with req.config.lock:
+            held = account.order_counts  # this market's intervals that are over go
+            kept = {key: units for key, units in held.items() if key[0] != market and key[1] != market}
+            account.order_counts = kept | {key: held[key] - held.get(("filled", *key), 0) for key in counts
+                                           if key in held}
+            for key, limit in counts.items():
+                if account.order_counts.get(key, 0) >= limit:
+                    number, unit = ORDER_INTERVALS[key[1]]
+                    return error(429, -1015, f"Too many new orders; current limit is {limit} orders per {number} "
+                                             f"{unit}.")
+            for key in counts:
+                account.order_counts[key] = account.order_counts.get(key, 0) + 1
+                if fills:
+                    account.order_counts[("filled", *key)] = 1
+            reported = {f"X-MBX-ORDER-COUNT-{key[1]}": str(account.order_counts[key]) for key in counts}
         return json_response(
             200,
             {
@@ -196,11 +224,11 @@ class Binance(Venue):
                 "transactTime": req.config.now_ms(),
                 "price": params.get("price", "0.00000000"),
                 "origQty": params.get("quantity", "0.00000000"),
-                "status": "NEW",
+                "status": "FILLED" if fills else "NEW",
                 "type": params.get("type", "LIMIT"),
                 "side": params.get("side", "BUY"),
             },
-            {"X-MBX-ORDER-COUNT-10S": "1", "X-MBX-ORDER-COUNT-1D": "1"},
+            reported,
         )
 
     def api_restrictions(self, req: SimRequest, account: Account | None) -> SimResponse:

@@ -294,21 +294,21 @@ class SigningService:
     async def _attempt(self, prepared: Prepared, caller: Caller | None) -> ExchangeResponse:
         """One admitted send; if the exchange refuses only the timestamp (nothing executed), resync
         and resend once."""
-        response, admission = await self._admitted_send(prepared, caller, fresh_clock=False)
-        if prepared.credential is not None and prepared.adapter.refused_timestamp(response.status, response.body):
-            response, admission = await self._admitted_send(prepared, caller, fresh_clock=True)
-        await pacing.observe(self.limiter, prepared, response, admission)
-        return response
-
-    async def _admitted_send(self, prepared: Prepared, caller: Caller | None, *,
-                             fresh_clock: bool) -> tuple[ExchangeResponse, pacing.Admission | None]:
         admission = await pacing.admit(self.limiter, prepared)
-        try:
+        try:  # a Binance order is in flight until answered (or failed): see pacing.admit
             if prepared.credential is None:
-                return await self._send(prepared, prepared.request), admission
-            return await self._send_signed(prepared, caller, fresh_clock=fresh_clock), admission
+                response = await self._send(prepared, prepared.request)
+            else:
+                response = await self._send_signed(prepared, caller, fresh_clock=False)
+                if prepared.adapter.refused_timestamp(response.status, response.body):
+                    pacing.answered(self.limiter, admission)
+                    admission = None  # answered: not again if the next admission is refused
+                    admission = await pacing.admit(self.limiter, prepared)
+                    response = await self._send_signed(prepared, caller, fresh_clock=True)
         finally:
             pacing.answered(self.limiter, admission)
+        await pacing.observe(self.limiter, prepared, response, admission)
+        return response
 
     async def _send_signed(self, prepared: Prepared, caller: Caller | None, *, fresh_clock: bool) -> ExchangeResponse:
         if prepared.credential is None:

@@ -191,11 +191,13 @@ class Limiter:
         `admitted_at` (time.monotonic(); None: not an order's answer). The count becomes that plus
         the orders still in flight; if a report on a later order was used already, this one, which
         may not count that order, only raises it."""
-        latest = self._reported_at.get(budget.key, -math.inf)
-        lower = admitted_at is not None and admitted_at >= latest
-        if lower and admitted_at is not None:
-            self._reported_at[budget.key] = admitted_at
-        age_s = time.monotonic() - admitted_at if admitted_at is not None else 0.0
+        if admitted_at is None:
+            lower, age_s = False, 0.0
+        else:
+            lower = admitted_at >= self._reported_at.get(budget.key, -math.inf)
+            if lower:
+                self._reported_at[budget.key] = admitted_at
+            age_s = time.monotonic() - admitted_at
         await self.reconcile(budget, used + self._in_flight.get(budget.key, 0), age_s=age_s, lower=lower)
 
     async def reconcile(self, budget: Budget, used: int, *, age_s: float = 0.0, lower: bool = True) -> None:

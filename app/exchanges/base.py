@@ -270,6 +270,11 @@ class Exchange:
         """What the request costs against `ip_rate`."""
         return 1
 
+    def order_units(self, request: UpstreamRequest, window_s: float) -> int:
+        """How many orders a new order's request adds to the order count kept over `window_s`: more
+        than one where it places a list or a batch, as the exchange counts it."""
+        return 1
+
     def is_cancel(self, request: UpstreamRequest) -> bool:
         """Cancels keep some budget when it is tight: they reduce risk, new orders add it. A cancel
         that places a replacement (Binance cancelReplace, Bitget cancel-replace-order) is an order."""

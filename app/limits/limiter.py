@@ -61,7 +61,7 @@ class Limiter:
         self._cooldowns_opened = 0  # cool_down calls so far: one during a catch-up needs another pass
         # With PostgreSQL: how other replicas hear of a cooldown while Redis cannot tell them.
         self.notices: CooldownNotices | None = None
-        # Per exact budget, this replica's orders admitted (or being admitted) and not yet answered:
+        # Per exact budget, the units of this replica's orders admitted (or being admitted) and not yet answered:
         # the exchange's report may not count them yet, so they count on top of it. And when the
         # order whose report was last used was admitted (time.monotonic()).
         self._in_flight: dict[str, int] = {}
@@ -171,20 +171,21 @@ class Limiter:
         """Another replica opened this cooldown while Redis was away."""
         self.local.hold_cooldown(key, seconds)
 
-    def sent(self, keys: Sequence[str]) -> dict[str, int]:
-        """An order is on its way on these exact budgets; returns the orders in flight before it."""
-        before = {key: self._in_flight.get(key, 0) for key in keys}
-        for key in keys:
-            self._in_flight[key] = before[key] + 1
+    def sent(self, budgets: Sequence[Budget]) -> dict[str, int]:
+        """An order is on its way on these exact budgets, its cost on each (an order list or a batch
+        counts several); returns the units in flight before it, by key."""
+        before = {budget.key: self._in_flight.get(budget.key, 0) for budget in budgets}
+        for budget in budgets:
+            self._in_flight[budget.key] = before[budget.key] + budget.cost
         return before
 
-    def answered(self, keys: Sequence[str]) -> None:
-        for key in keys:
-            left = self._in_flight.get(key, 0) - 1
+    def answered(self, budgets: Sequence[Budget]) -> None:
+        for budget in budgets:
+            left = self._in_flight.get(budget.key, 0) - budget.cost
             if left > 0:
-                self._in_flight[key] = left
+                self._in_flight[budget.key] = left
             else:
-                self._in_flight.pop(key, None)
+                self._in_flight.pop(budget.key, None)
 
     async def report(self, budget: Budget, used: int, admitted_at: float | None) -> None:
         """An exact budget's count, as the exchange reports it on the answer to an order admitted at

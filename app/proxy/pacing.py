@@ -48,26 +48,28 @@ def budgets(prepared: Prepared) -> tuple[Budget, ...]:
 
 
 def _budgets_of(prepared: Prepared, cancel: bool, order: tuple[str, str | None] | None) -> tuple[Budget, ...]:
-    adapter, credential, client = prepared.adapter, prepared.credential, prepared.client
+    adapter, credential, client, request = prepared.adapter, prepared.credential, prepared.client, prepared.request
     market, order_rate = order or ("", None)
-    return _budgets(adapter, prepared.host, adapter.weight(prepared.request), 1.0 if cancel else NORMAL_SHARE,
+    # What the order adds to each of its counts: more than 1 for a list or a batch.
+    units = tuple(adapter.order_units(request, r.window_s) for r in rates(order_rate)) if order_rate else ()
+    return _budgets(adapter, prepared.host, adapter.weight(request), 1.0 if cancel else NORMAL_SHARE,
                     client.id if client else None, client.rate_limit if client else None,
                     credential.id if credential else None, credential.rate_limit if credential else None,
-                    market, order_rate)
+                    market, order_rate, units)
 
 
 @lru_cache(maxsize=16384)  # the same few shapes per client and key: built once, not per request
 def _budgets(adapter: Exchange, host: str, weight: int, share: float, client_id: str | None,
              client_rate: str | None, credential_id: str | None, credential_rate: str | None,
-             market: str, order_rate: str | None) -> tuple[Budget, ...]:
+             market: str, order_rate: str | None, order_units: tuple[int, ...]) -> tuple[Budget, ...]:
     out = [r.budget(f"client:{client_id}") for r in rates(client_rate)] if client_id is not None else []
     out += [r.budget(_ip_scope(adapter, host), weight, share=share) for r in rates(adapter.ip_rate_for(host))]
     if credential_id is not None:
         # An operator's own rate_limit is honoured exactly; the exchange's default keeps the headroom.
         key_share = 1.0 if credential_rate else share
         out += [r.budget(f"cred:{credential_id}", share=key_share) for r in rates(credential_rate or adapter.key_rate)]
-        out += [r.budget(_orders_scope(credential_id, market), share=share, exact=adapter.order_count_exact)
-                for r in rates(order_rate)]
+        out += [r.budget(_orders_scope(credential_id, market), units, share=share, exact=adapter.order_count_exact)
+                for r, units in zip(rates(order_rate), order_units, strict=True)]
     return tuple(out)
 
 
@@ -153,10 +155,10 @@ def _cooldown_keys(exchange: str, host: str, credential_id: str | None, new_orde
 
 
 class Admission(NamedTuple):
-    """A new order counted in exact budgets: in flight on them until `answered`."""
+    """A new order counted in exact budgets: in flight on them (its units on each) until `answered`."""
 
     at: float  # time.monotonic()
-    budgets: tuple[str, ...]
+    budgets: tuple[Budget, ...]
 
 
 async def admit(limiter: Limiter, prepared: Prepared) -> Admission | None:
@@ -171,7 +173,7 @@ async def admit(limiter: Limiter, prepared: Prepared) -> Admission | None:
     # In flight from before its admission, so that a report used meanwhile counts it on top; and
     # the exact counts are at least the orders in flight before it, which the exchange may count in
     # an interval that began after they were admitted.
-    admission = Admission(time.monotonic(), tuple(b.key for b in budgets if b.exact))
+    admission = Admission(time.monotonic(), tuple(b for b in budgets if b.exact))
     floors = limiter.sent(admission.budgets)
     try:
         await limiter.admit(budgets, cooldowns, exchange=prepared.adapter.id, trading=trading, scopes=SCOPES,

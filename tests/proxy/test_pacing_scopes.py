@@ -153,3 +153,52 @@ def test_a_report_on_an_earlier_order_answered_late_does_not_lower_the_count() -
         assert len(await admitted(limiter, order, 100)) == 7
 
     asyncio.run(scenario())
+
+
+def binance_order(path: str) -> Prepared:
+    return prepared("binance", path)._replace(request=UpstreamRequest("POST", path), access="trade")
+
+
+@pytest.mark.parametrize(("path", "units"), [("/api/v3/orderList/otoco", 3), ("/api/v3/orderList/oco", 2),
+                                             ("/api/v3/order/oco", 2), ("/sapi/v1/margin/order/oto", 2)])
+def test_an_order_list_spends_as_many_orders_as_binance_counts_in_it(path: str, units: int) -> None:
+    """An OCO or OTO list adds 2 to Binance's unfilled order count and an OTOCO 3 (the endpoints'
+    "Unfilled Order Count"): 90 of spot's 100 per 10 s hold 90 // units lists, not 90."""
+    limiter = Limiter(MemoryWindows(wall=lambda: 86400.0 * 20_000 + 5))
+
+    async def scenario() -> None:
+        assert len(await admitted(limiter, binance_order(path), 100)) == 90 // units
+
+    asyncio.run(scenario())
+
+
+def test_a_futures_batch_counts_five_orders_in_ten_seconds_and_one_in_the_minute() -> None:
+    """POST /fapi/v1/batchOrders: 5 on the 10 s order count, 1 on the minute's, 5 of the IP's weight."""
+    batch = binance_order("/fapi/v1/batchOrders")
+    assert [(b.key, b.limit, b.cost) for b in pacing.budgets(batch) if b.key.startswith(("orders:", "ip:"))] == [
+        ("ip:binance@fapi.binance.com:60s", 2160, 5), ("orders:c1@usdm:10s", 270, 5), ("orders:c1@usdm:60s", 1080, 1)]
+    limiter = Limiter(MemoryWindows(wall=lambda: 86400.0 * 20_000 + 5))
+
+    async def scenario() -> None:
+        assert len(await admitted(limiter, batch, 100)) == 54  # 270 // 5
+        assert len(await admitted(limiter, binance_order("/fapi/v1/order"), 100)) == 0  # the 10 s count is full
+
+    asyncio.run(scenario())
+
+
+def test_an_order_list_in_flight_counts_all_its_orders_on_top_of_binances_report() -> None:
+    """An OTOCO still on its way when another order's answer reports Binance's count adds its three
+    orders to that count, not one: 80 reported + 3 leaves 7 of 90."""
+    limiter = Limiter(MemoryWindows(wall=lambda: 86400.0 * 20_000 + 5))
+    single = binance_order("/api/v3/order")
+    answer = ExchangeResponse(200, [(b"x-mbx-order-count-10s", b"80")], b"{}")
+
+    async def scenario() -> None:
+        flying = await pacing.admit(limiter, binance_order("/api/v3/orderList/otoco"))
+        reported = await pacing.admit(limiter, single)
+        pacing.answered(limiter, reported)
+        await pacing.observe(limiter, single, answer, reported)
+        assert len(await admitted(limiter, single, 100)) == 7
+        pacing.answered(limiter, flying)
+
+    asyncio.run(scenario())

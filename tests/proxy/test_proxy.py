@@ -602,6 +602,19 @@ class TestExchangeCounters:
         statuses = [api.post(target, headers=bot["headers"]).status_code for _ in range(120)]
         assert statuses == [200] * 120 and order.call_count == 120
 
+    def test_an_otoco_signed_through_sign_spends_three_orders(self, api: TestClient, exchange: Any,
+                                                              bot: dict[str, Any]) -> None:
+        """An OTOCO list is three orders in Binance's count: signvault, which never sees a signed
+        request's answer, stops at the 30 lists that fill 90 of spot's 100 per 10 s."""
+        server_time_now(exchange)
+        exchange.get(f"{BINANCE}/sapi/v1/account/apiRestrictions").respond(json={
+            "enableReading": True, "enableSpotAndMarginTrading": True, "enableWithdrawals": False})
+        assert api.post("/admin/credentials/spot/check", headers=ADMIN).json()["status"] == "connected"
+        body = {"credential": "spot", "method": "POST", "path": "/api/v3/orderList/otoco", "query": "symbol=BTCUSDT"}
+        early_in_an_order_interval()
+        statuses = [api.post("/sign", headers=bot["headers"], json=body).status_code for _ in range(31)]
+        assert statuses == [200] * 30 + [429]
+
     def test_a_spent_endpoint_counter_cools_that_endpoint_down(self, api: TestClient, exchange: Any) -> None:
         credential = create_credential(api, exchange="bybit", label="bybit")
         client = create_client(api, credentials=[credential["id"]])

@@ -47,6 +47,10 @@ REJECTED_KEY = (401, -2015, "Invalid API-key, IP, or permissions for action.")
 SPOT_ORDER_LIMITS = (("10S", 10, 100), ("1D", 86400, 200_000))
 FUTURES_ORDER_LIMITS = (("10S", 10, 300), ("1M", 60, 1200))
 ORDER_INTERVALS = {"10S": (10, "SECOND"), "1D": (1, "DAY"), "1M": (1, "MINUTE")}
+# What one request adds to each order count, where it is not one: an OTOCO list is three orders; a
+# USDⓈ-M batch counts 5 on the 10 s count and 1 on the minute's, however many orders it holds.
+OTOCO_UNITS = {"10S": 3, "1D": 3}
+BATCH_UNITS = {"10S": 5, "1M": 1}
 BAD_SIG = (400, -1022, "Signature for this request is not valid.")
 
 
@@ -60,10 +64,12 @@ class Binance(Venue):
             Endpoint("GET", "/fapi/v1/time", "public", self.time),
             Endpoint("GET", "/api/v3/account", "read", self.account),
             Endpoint("POST", "/api/v3/order", "trade", self.order),
+            Endpoint("POST", "/api/v3/orderList/otoco", "trade", self.otoco),
             Endpoint("GET", "/sapi/v1/account/apiRestrictions", "keyinfo", self.api_restrictions),
             Endpoint("POST", "/sapi/v1/capital/withdraw/apply", "withdraw", self.withdraw),
             Endpoint("GET", "/fapi/v2/balance", "read", self.futures_balance),
             Endpoint("POST", "/fapi/v1/order", "trade", self.order),
+            Endpoint("POST", "/fapi/v1/batchOrders", "trade", self.batch_orders),
         ]
 
     def not_found(self, req: SimRequest) -> SimResponse:
@@ -192,29 +198,10 @@ class Binance(Venue):
     def order(self, req: SimRequest, account: Account | None) -> SimResponse:
         params = dict((n, v) for n, v, _ in parse_form(req.body_text)) | {n: v for n, v, _ in parse_form(req.query)}
         assert account is not None
-        # The unfilled order count: each interval's starts on the clock (a day at 00:00 UTC). An order
-        # adds one; on spot, one that fills (a MARKET order, here at once) is taken off again after
-        # its own answer (Binance's "short delay"). Futures orders stay counted.
-        now_s = req.config.now_ms() / 1000
-        market = "usdm" if req.path.startswith("/fapi/") else "spot"
-        limits = FUTURES_ORDER_LIMITS if market == "usdm" else SPOT_ORDER_LIMITS
-        counts = {(market, name, int(now_s // seconds)): limit for name, seconds, limit in limits}
-        fills = market == "spot" and params.get("type", "LIMIT") == "MARKET"
-        with req.config.lock:
-            held = account.order_counts  # this market's intervals that are over go
-            kept = {key: units for key, units in held.items() if key[0] != market and key[1] != market}
-            account.order_counts = kept | {key: held[key] - held.get(("filled", *key), 0) for key in counts
-                                           if key in held}
-            for key, limit in counts.items():
-                if account.order_counts.get(key, 0) >= limit:
-                    number, unit = ORDER_INTERVALS[key[1]]
-                    return error(429, -1015, f"Too many new orders; current limit is {limit} orders per {number} "
-                                             f"{unit}.")
-            for key in counts:
-                account.order_counts[key] = account.order_counts.get(key, 0) + 1
-                if fills:
-                    account.order_counts[("filled", *key)] = 1
-            reported = {f"X-MBX-ORDER-COUNT-{key[1]}": str(account.order_counts[key]) for key in counts}
+        fills = not req.path.startswith("/fapi/") and params.get("type", "LIMIT") == "MARKET"
+        reported = self._counted(req, account, {}, fills=fills)
+        if isinstance(reported, SimResponse):
+            return reported
         return json_response(
             200,
             {
@@ -230,6 +217,50 @@ class Binance(Venue):
             },
             reported,
         )
+
+    def otoco(self, req: SimRequest, account: Account | None) -> SimResponse:
+        """An OTOCO list: its working order rests, so its three orders stay counted."""
+        assert account is not None
+        reported = self._counted(req, account, OTOCO_UNITS, fills=False)
+        if isinstance(reported, SimResponse):
+            return reported
+        return json_response(200, {"orderListId": rand_int(10**6, 10**7), "contingencyType": "OTO",
+                                   "listStatusType": "EXEC_STARTED", "listOrderStatus": "EXECUTING"}, reported)
+
+    def batch_orders(self, req: SimRequest, account: Account | None) -> SimResponse:
+        assert account is not None
+        reported = self._counted(req, account, BATCH_UNITS, fills=False)
+        if isinstance(reported, SimResponse):
+            return reported
+        return json_response(200, [], reported)
+
+    @staticmethod
+    def _counted(req: SimRequest, account: Account, units: dict[str, int], *,
+                 fills: bool) -> SimResponse | dict[str, str]:
+        """The unfilled order count, or Binance's -1015 when the request's orders do not fit: each
+        interval's starts on the clock (a day at 00:00 UTC). An order adds one (`units` where more);
+        on spot, one that fills (a MARKET order, here at once) is taken off again after its own
+        answer (Binance's "short delay"). Futures orders stay counted. Returns the answer's count
+        headers."""
+        now_s = req.config.now_ms() / 1000
+        market = "usdm" if req.path.startswith("/fapi/") else "spot"
+        limits = FUTURES_ORDER_LIMITS if market == "usdm" else SPOT_ORDER_LIMITS
+        counts = {(market, name, int(now_s // seconds)): limit for name, seconds, limit in limits}
+        with req.config.lock:
+            held = account.order_counts  # this market's intervals that are over go
+            kept = {key: units for key, units in held.items() if key[0] != market and key[1] != market}
+            account.order_counts = kept | {key: held[key] - held.get(("filled", *key), 0) for key in counts
+                                           if key in held}
+            for key, limit in counts.items():
+                if account.order_counts.get(key, 0) + units.get(key[1], 1) > limit:
+                    number, unit = ORDER_INTERVALS[key[1]]
+                    return error(429, -1015, f"Too many new orders; current limit is {limit} orders per {number} "
+                                             f"{unit}.")
+            for key in counts:
+                account.order_counts[key] = account.order_counts.get(key, 0) + units.get(key[1], 1)
+                if fills:
+                    account.order_counts[("filled", *key)] = 1
+            return {f"X-MBX-ORDER-COUNT-{key[1]}": str(account.order_counts[key]) for key in counts}
 
     def api_restrictions(self, req: SimRequest, account: Account | None) -> SimResponse:
         assert account is not None

@@ -13,9 +13,12 @@ from app.errors import ProblemError
 from app.exchanges.base import UpstreamRequest
 from app.limits.limiter import Limiter
 from app.limits.memory import MemoryWindows
+from app.limits.redis_store import RedisWindows
 from app.proxy import pacing
 from app.proxy.service import Prepared, adapter_for
 from app.proxy.upstream import ExchangeResponse
+from tests.conftest import early_in_an_order_interval
+from tests.limits.conftest import redis_client
 
 CREDENTIAL = GrantedCredential("c1", "binance", "main", "live", ("read", "trade"), None, True, 1)
 CLIENT = SigningClient("b1", "bot", ("read", "trade"), None, (CREDENTIAL,))
@@ -201,4 +204,27 @@ def test_an_order_list_in_flight_counts_all_its_orders_on_top_of_binances_report
         assert len(await admitted(limiter, single, 100)) == 7
         pacing.answered(limiter, flying)
 
+    asyncio.run(scenario())
+
+
+def test_an_order_is_in_flight_while_it_is_being_admitted(redis_url: str, redis_prefix: str) -> None:
+    """With Redis, admitting an order waits on a round trip, and another order's answer may report
+    Binance's count meanwhile. Redis runs the admission first, so the report's count (which sets
+    Redis' to it) must hold the order being admitted on top: it is in flight from before its
+    admission, not from after."""
+    async def scenario() -> None:
+        async with redis_client(redis_url, redis_prefix) as redis:
+            limiter = Limiter(RedisWindows(redis, redis_prefix))
+            single = binance_order("/api/v3/order")
+            answered = await pacing.admit(limiter, single)
+            pacing.answered(limiter, answered)
+            admitting = asyncio.create_task(pacing.admit(limiter, single))
+            await asyncio.sleep(0)  # the admission is on its way to Redis
+            report = ExchangeResponse(200, [(b"x-mbx-order-count-10s", b"80")], b"{}")
+            await pacing.observe(limiter, single, report, answered)
+            pacing.answered(limiter, await admitting)
+            # 80 and the order that was being admitted: 9 more of 90 (8 if it were counted twice).
+            assert len(await admitted(limiter, single, 100)) == 9
+
+    early_in_an_order_interval()
     asyncio.run(scenario())

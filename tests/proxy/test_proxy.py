@@ -574,6 +574,15 @@ class TestCancelPriority:
         assert cancel.call_count == 1 and order.call_count == 0
 
 
+def connected_spot_key(api: TestClient, exchange: Any) -> None:
+    """The bot's Binance key, checked and found unable to withdraw: Binance's signatures do not cover
+    the endpoint, so /sign signs only for a key whose every right the bot has."""
+    server_time_now(exchange)
+    exchange.get(f"{BINANCE}/sapi/v1/account/apiRestrictions").respond(json={
+        "enableReading": True, "enableSpotAndMarginTrading": True, "enableWithdrawals": False})
+    assert api.post("/admin/credentials/spot/check", headers=ADMIN).json()["status"] == "connected"
+
+
 class TestExchangeCounters:
     def test_binance_order_counts_are_followed(self, api: TestClient, exchange: Any, bot: dict[str, Any]) -> None:
         server_time_now(exchange)
@@ -589,10 +598,7 @@ class TestExchangeCounters:
                                                           bot: dict[str, Any]) -> None:
         """Binance counts unfilled orders: its answer's count sets signvault's, lower too. Orders
         signed through /sign count until then, and are not taken for orders still in flight."""
-        server_time_now(exchange)
-        exchange.get(f"{BINANCE}/sapi/v1/account/apiRestrictions").respond(json={
-            "enableReading": True, "enableSpotAndMarginTrading": True, "enableWithdrawals": False})
-        assert api.post("/admin/credentials/spot/check", headers=ADMIN).json()["status"] == "connected"
+        connected_spot_key(api, exchange)
         body = {"credential": "spot", "method": "POST", "path": "/api/v3/order", "query": "symbol=BTCUSDT&side=BUY"}
         early_in_an_order_interval()
         assert [api.post("/sign", headers=bot["headers"], json=body).status_code for _ in range(89)] == [200] * 89
@@ -606,10 +612,7 @@ class TestExchangeCounters:
                                                               bot: dict[str, Any]) -> None:
         """An OTOCO list is three orders in Binance's count: signvault, which never sees a signed
         request's answer, stops at the 30 lists that fill 90 of spot's 100 per 10 s."""
-        server_time_now(exchange)
-        exchange.get(f"{BINANCE}/sapi/v1/account/apiRestrictions").respond(json={
-            "enableReading": True, "enableSpotAndMarginTrading": True, "enableWithdrawals": False})
-        assert api.post("/admin/credentials/spot/check", headers=ADMIN).json()["status"] == "connected"
+        connected_spot_key(api, exchange)
         body = {"credential": "spot", "method": "POST", "path": "/api/v3/orderList/otoco", "query": "symbol=BTCUSDT"}
         early_in_an_order_interval()
         statuses = [api.post("/sign", headers=bot["headers"], json=body).status_code for _ in range(31)]

@@ -89,17 +89,23 @@ WEIGHTS = {
     ("GET", "/fapi/v2/account"): 5, ("GET", "/fapi/v2/balance"): 5, ("GET", "/fapi/v3/account"): 5,
     ("GET", "/fapi/v1/openOrders"): 1, ("GET", "/fapi/v1/allOrders"): 5, ("GET", "/fapi/v1/userTrades"): 5,
     ("GET", "/fapi/v1/depth"): 5, ("GET", "/fapi/v1/exchangeInfo"): 1, ("POST", "/fapi/v1/batchOrders"): 5,
+    ("PUT", "/fapi/v1/batchOrders"): 5,
 }
-# Requests that place several orders, and what each adds to the order count (by its interval in
-# seconds where the intervals differ): an OCO or OTO list adds 2, an OTOCO 3 (the endpoints'
-# "Unfilled Order Count"), a USDⓈ-M batch of up to five 5 to the 10 s count and 1 to the minute's.
+# Requests that do not add one order to the order count, and what each adds (by its interval in
+# seconds where the intervals differ): an OCO, OTO or OPO list 2, an OTOCO or OPOCO 3 (the
+# endpoints' "Unfilled Order Count"); a USDⓈ-M batch of up to five orders, placed or modified, 5 to
+# the 10 s count and 1 to the minute's; a test order or an amendment that keeps priority nothing.
 # Counted as 1, signvault's in-flight orders fell short of Binance's count by the rest.
+_BATCH = {10.0: 5, 60.0: 1}
 ORDER_UNITS: dict[tuple[str, str], int | dict[float, int]] = {
     ("POST", "/api/v3/order/oco"): 2, ("POST", "/api/v3/orderList/oco"): 2, ("POST", "/api/v3/orderList/oto"): 2,
-    ("POST", "/api/v3/orderList/otoco"): 3,
+    ("POST", "/api/v3/orderList/opo"): 2, ("POST", "/api/v3/orderList/otoco"): 3,
+    ("POST", "/api/v3/orderList/opoco"): 3,
     ("POST", "/sapi/v1/margin/order/oco"): 2, ("POST", "/sapi/v1/margin/order/oto"): 2,
     ("POST", "/sapi/v1/margin/order/otoco"): 3,
-    ("POST", "/fapi/v1/batchOrders"): {10.0: 5, 60.0: 1},
+    ("POST", "/fapi/v1/batchOrders"): _BATCH, ("PUT", "/fapi/v1/batchOrders"): _BATCH,
+    ("POST", "/api/v3/order/test"): 0, ("POST", "/api/v3/sor/order/test"): 0,
+    ("PUT", "/api/v3/order/amend/keepPriority"): 0,
 }
 BANNED_UNTIL = re.compile(rb"banned until (\d{13})")
 # -1015 "Too many new orders; current limit is 50 orders per 10 SECOND.": the account's order count,

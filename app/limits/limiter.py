@@ -112,11 +112,13 @@ class Limiter:
     async def _shares(self, shared: RedisWindows, budgets: Sequence[Budget]) -> list[Budget]:
         """Each replica takes its share of every limit, so together they still stay under it. A share
         starts with its part of what the shared window held when this replica last used it, or a
-        window spanning the outage would admit the limit twice over."""
+        window spanning the outage would admit the limit twice over. A share holds one request of
+        the budget's cost at least: smaller, it would refuse that request (a batch of orders, a
+        heavy read) in every window, and say when to retry all the same."""
         shares = []
         for budget in budgets:
-            share = Budget(budget.key, max(1, budget.limit // self.replicas), budget.window_s, budget.cost,
-                           budget.exact)
+            share = Budget(budget.key, max(1, budget.cost, budget.limit // self.replicas), budget.window_s,
+                           budget.cost, budget.exact)
             seen = shared.last_seen(budget.key)
             if seen is not None:
                 units, age_s = seen

@@ -17,6 +17,7 @@ from app.limits.redis_store import RedisWindows
 from app.proxy import pacing
 from app.proxy.service import Prepared, adapter_for
 from app.proxy.upstream import ExchangeResponse
+from app.redis_client import connect
 from tests.conftest import early_in_an_order_interval
 from tests.limits.conftest import redis_client
 
@@ -163,7 +164,8 @@ def binance_order(path: str) -> Prepared:
 
 
 @pytest.mark.parametrize(("path", "units"), [("/api/v3/orderList/otoco", 3), ("/api/v3/orderList/oco", 2),
-                                             ("/api/v3/order/oco", 2), ("/sapi/v1/margin/order/oto", 2)])
+                                             ("/api/v3/order/oco", 2), ("/sapi/v1/margin/order/oto", 2),
+                                             ("/api/v3/orderList/opo", 2), ("/api/v3/orderList/opoco", 3)])
 def test_an_order_list_spends_as_many_orders_as_binance_counts_in_it(path: str, units: int) -> None:
     """An OCO or OTO list adds 2 to Binance's unfilled order count and an OTOCO 3 (the endpoints'
     "Unfilled Order Count"): 90 of spot's 100 per 10 s hold 90 // units lists, not 90."""
@@ -175,9 +177,12 @@ def test_an_order_list_spends_as_many_orders_as_binance_counts_in_it(path: str, 
     asyncio.run(scenario())
 
 
-def test_a_futures_batch_counts_five_orders_in_ten_seconds_and_one_in_the_minute() -> None:
-    """POST /fapi/v1/batchOrders: 5 on the 10 s order count, 1 on the minute's, 5 of the IP's weight."""
+@pytest.mark.parametrize("method", ["POST", "PUT"])
+def test_a_futures_batch_counts_five_orders_in_ten_seconds_and_one_in_the_minute(method: str) -> None:
+    """/fapi/v1/batchOrders, placing (POST) or modifying (PUT) up to five orders: 5 on the 10 s order
+    count, 1 on the minute's, 5 of the IP's weight."""
     batch = binance_order("/fapi/v1/batchOrders")
+    batch = batch._replace(request=batch.request._replace(method=method))
     assert [(b.key, b.limit, b.cost) for b in pacing.budgets(batch) if b.key.startswith(("orders:", "ip:"))] == [
         ("ip:binance@fapi.binance.com:60s", 2160, 5), ("orders:c1@usdm:10s", 270, 5), ("orders:c1@usdm:60s", 1080, 1)]
     limiter = Limiter(MemoryWindows(wall=lambda: 86400.0 * 20_000 + 5))
@@ -201,8 +206,43 @@ def test_an_order_list_in_flight_counts_all_its_orders_on_top_of_binances_report
         reported = await pacing.admit(limiter, single)
         pacing.answered(limiter, reported)
         await pacing.observe(limiter, single, answer, reported)
-        assert len(await admitted(limiter, single, 100)) == 7
-        pacing.answered(limiter, flying)
+        rest = await admitted(limiter, single, 100)
+        assert len(rest) == 7
+        # Once answered, the list and the rest are in flight no more: the next report is the count.
+        for admission in [flying, *rest]:
+            pacing.answered(limiter, admission)
+        later = await pacing.admit(limiter, binance_order("/api/v3/order/test"))
+        pacing.answered(limiter, later)
+        await pacing.observe(limiter, single, answer, later)
+        assert len(await admitted(limiter, single, 100)) == 10
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize(("method", "path"), [("POST", "/api/v3/order/test"), ("POST", "/api/v3/sor/order/test"),
+                                              ("PUT", "/api/v3/order/amend/keepPriority")])
+def test_requests_binance_counts_no_order_for_pass_a_full_order_count(method: str, path: str) -> None:
+    limiter = Limiter(MemoryWindows(wall=lambda: 86400.0 * 20_000 + 5))
+    free = prepared("binance", path)._replace(request=UpstreamRequest(method, path), access="trade")
+
+    async def scenario() -> None:
+        assert len(await admitted(limiter, binance_order("/api/v3/order"), 100)) == 90
+        assert len(await admitted(limiter, free, 3)) == 3
+
+    asyncio.run(scenario())
+
+
+def test_a_replicas_share_holds_one_batch_while_redis_is_away() -> None:
+    """Sixty replicas, Redis unreachable: each takes 270 // 60 = 4 of the futures 10 s order count,
+    which no batch of cost 5 fits. A share holds one request of its cost at least."""
+    async def scenario() -> None:
+        redis = connect("redis://127.0.0.1:1/0")
+        limiter = Limiter(RedisWindows(redis, "share-test:"), on_redis_error="local", replicas=60)
+        try:
+            pacing.answered(limiter, await pacing.admit(limiter, binance_order("/fapi/v1/batchOrders")))
+        finally:
+            await limiter.breaker.close()
+            await redis.aclose()
 
     asyncio.run(scenario())
 

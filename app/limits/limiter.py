@@ -104,7 +104,13 @@ class Limiter:
         if trading and self.on_redis_error == "closed":
             raise LimitsUnavailable("trading is refused until the shared rate-limit store is back",
                                     headers={"Retry-After": "1"})
-        wait, blocker = await self.local.acquire(await self._shares(self.shared, budgets), cooldowns, floors)
+        shares = await self._shares(self.shared, budgets)
+        if any(share.cost > share.limit for share in shares):
+            # It would wait for a window that never has room. Letting every replica take one anyway
+            # would go over the limit by as much as the replicas times the cost.
+            raise LimitsUnavailable("this request costs more than this replica's share of a limit while the shared "
+                                    "rate-limit store is unreachable", headers={"Retry-After": "1"})
+        wait, blocker = await self.local.acquire(shares, cooldowns, floors)
         if wait <= 0:
             self._unshared.add(budgets)
         return wait, blocker
@@ -112,13 +118,11 @@ class Limiter:
     async def _shares(self, shared: RedisWindows, budgets: Sequence[Budget]) -> list[Budget]:
         """Each replica takes its share of every limit, so together they still stay under it. A share
         starts with its part of what the shared window held when this replica last used it, or a
-        window spanning the outage would admit the limit twice over. A share holds one request of
-        the budget's cost at least: smaller, it would refuse that request (a batch of orders, a
-        heavy read) in every window, and say when to retry all the same."""
+        window spanning the outage would admit the limit twice over."""
         shares = []
         for budget in budgets:
-            share = Budget(budget.key, max(1, budget.cost, budget.limit // self.replicas), budget.window_s,
-                           budget.cost, budget.exact)
+            share = Budget(budget.key, max(1, budget.limit // self.replicas), budget.window_s, budget.cost,
+                           budget.exact)
             seen = shared.last_seen(budget.key)
             if seen is not None:
                 units, age_s = seen

@@ -68,8 +68,10 @@ def _budgets(adapter: Exchange, host: str, weight: int, share: float, client_id:
         # An operator's own rate_limit is honoured exactly; the exchange's default keeps the headroom.
         key_share = 1.0 if credential_rate else share
         out += [r.budget(f"cred:{credential_id}", share=key_share) for r in rates(credential_rate or adapter.key_rate)]
+        # A request the exchange counts no order for (a test order) draws on no order budget: at a
+        # cost of 0 it would still be refused by a count already over the limit.
         out += [r.budget(_orders_scope(credential_id, market), units, share=share, exact=adapter.order_count_exact)
-                for r, units in zip(rates(order_rate), order_units, strict=True)]
+                for r, units in zip(rates(order_rate), order_units, strict=True) if units]
     return tuple(out)
 
 

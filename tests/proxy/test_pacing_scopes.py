@@ -11,7 +11,7 @@ import pytest
 from app.clients.grants import GrantedCredential, SigningClient
 from app.errors import ProblemError
 from app.exchanges.base import UpstreamRequest
-from app.limits.limiter import Limiter
+from app.limits.limiter import Limiter, LimitsUnavailable
 from app.limits.memory import MemoryWindows
 from app.limits.redis_store import RedisWindows
 from app.proxy import pacing
@@ -228,18 +228,25 @@ def test_requests_binance_counts_no_order_for_pass_a_full_order_count(method: st
     async def scenario() -> None:
         assert len(await admitted(limiter, binance_order("/api/v3/order"), 100)) == 90
         assert len(await admitted(limiter, free, 3)) == 3
+        # Orders from outside signvault: Binance's count is over signvault's 90.
+        over = ExchangeResponse(200, [(b"x-mbx-order-count-10s", b"95"), (b"x-mbx-order-count-1d", b"95")], b"{}")
+        await pacing.observe(limiter, free, over, None)
+        assert len(await admitted(limiter, free, 3)) == 3
 
     asyncio.run(scenario())
 
 
-def test_a_replicas_share_holds_one_batch_while_redis_is_away() -> None:
+def test_a_request_over_a_replicas_share_is_refused_as_unavailable_while_redis_is_away() -> None:
     """Sixty replicas, Redis unreachable: each takes 270 // 60 = 4 of the futures 10 s order count,
-    which no batch of cost 5 fits. A share holds one request of its cost at least."""
+    which no batch of cost 5 ever fits. It is told so (503), not to retry when the interval ends;
+    letting each replica take one would put sixty replicas 30 orders over the limit."""
     async def scenario() -> None:
         redis = connect("redis://127.0.0.1:1/0")
         limiter = Limiter(RedisWindows(redis, "share-test:"), on_redis_error="local", replicas=60)
         try:
-            pacing.answered(limiter, await pacing.admit(limiter, binance_order("/fapi/v1/batchOrders")))
+            with pytest.raises(LimitsUnavailable):
+                await pacing.admit(limiter, binance_order("/fapi/v1/batchOrders"))
+            assert len(await admitted(limiter, binance_order("/fapi/v1/order"), 10)) == 4
         finally:
             await limiter.breaker.close()
             await redis.aclose()

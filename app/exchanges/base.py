@@ -271,8 +271,8 @@ class Exchange:
         return 1
 
     def order_units(self, request: UpstreamRequest, window_s: float) -> int:
-        """How many orders a new order's request adds to the order count kept over `window_s`: more
-        than one where it places a list or a batch, as the exchange counts it."""
+        """How many orders a new order's request adds to the order count kept over `window_s`, as the
+        exchange counts them: more than one for a list or a batch, none for a test order."""
         return 1
 
     def is_cancel(self, request: UpstreamRequest) -> bool:

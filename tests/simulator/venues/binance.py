@@ -248,7 +248,7 @@ class Binance(Venue):
         counts = {(market, name, int(now_s // seconds)): limit for name, seconds, limit in limits}
         with req.config.lock:
             held = account.order_counts  # this market's intervals that are over go
-            kept = {key: units for key, units in held.items() if key[0] != market and key[1] != market}
+            kept = {key: count for key, count in held.items() if key[0] != market and key[1] != market}
             account.order_counts = kept | {key: held[key] - held.get(("filled", *key), 0) for key in counts
                                            if key in held}
             for key, limit in counts.items():

@@ -8,6 +8,7 @@ in the query or the form body. Signed payload = raw query + raw body (no separat
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from ..core import (
     Endpoint,
@@ -199,11 +200,8 @@ class Binance(Venue):
         params = dict((n, v) for n, v, _ in parse_form(req.body_text)) | {n: v for n, v, _ in parse_form(req.query)}
         assert account is not None
         fills = not req.path.startswith("/fapi/") and params.get("type", "LIMIT") == "MARKET"
-        reported = self._counted(req, account, {}, fills=fills)
-        if isinstance(reported, SimResponse):
-            return reported
-        return json_response(
-            200,
+        return self._placed(
+            req, account, {},
             {
                 "symbol": params.get("symbol", "BTCUSDT"),
                 "orderId": rand_int(10**8, 10**9),
@@ -215,33 +213,28 @@ class Binance(Venue):
                 "type": params.get("type", "LIMIT"),
                 "side": params.get("side", "BUY"),
             },
-            reported,
+            fills=fills,
         )
 
     def otoco(self, req: SimRequest, account: Account | None) -> SimResponse:
         """An OTOCO list: its working order rests, so its three orders stay counted."""
         assert account is not None
-        reported = self._counted(req, account, OTOCO_UNITS, fills=False)
-        if isinstance(reported, SimResponse):
-            return reported
-        return json_response(200, {"orderListId": rand_int(10**6, 10**7), "contingencyType": "OTO",
-                                   "listStatusType": "EXEC_STARTED", "listOrderStatus": "EXECUTING"}, reported)
+        listed = {"orderListId": rand_int(10**6, 10**7), "contingencyType": "OTO", "listStatusType": "EXEC_STARTED",
+                  "listOrderStatus": "EXECUTING"}
+        return self._placed(req, account, OTOCO_UNITS, listed)
 
     def batch_orders(self, req: SimRequest, account: Account | None) -> SimResponse:
         assert account is not None
-        reported = self._counted(req, account, BATCH_UNITS, fills=False)
-        if isinstance(reported, SimResponse):
-            return reported
-        return json_response(200, [], reported)
+        return self._placed(req, account, BATCH_UNITS, [])
 
     @staticmethod
-    def _counted(req: SimRequest, account: Account, units: dict[str, int], *,
-                 fills: bool) -> SimResponse | dict[str, str]:
-        """The unfilled order count, or Binance's -1015 when the request's orders do not fit: each
-        interval's starts on the clock (a day at 00:00 UTC). An order adds one (`units` where more);
-        on spot, one that fills (a MARKET order, here at once) is taken off again after its own
-        answer (Binance's "short delay"). Futures orders stay counted. Returns the answer's count
-        headers."""
+    def _placed(req: SimRequest, account: Account, units: dict[str, int], answer: Any, *,
+                fills: bool = False) -> SimResponse:
+        """`answer` with the unfilled order count in its headers, or Binance's -1015 when the
+        request's orders do not fit: each interval's starts on the clock (a day at 00:00 UTC). An
+        order adds one (`units` where more); on spot, one that fills (a MARKET order, here at once)
+        is taken off again after its own answer (Binance's "short delay"). Futures orders stay
+        counted."""
         now_s = req.config.now_ms() / 1000
         market = "usdm" if req.path.startswith("/fapi/") else "spot"
         limits = FUTURES_ORDER_LIMITS if market == "usdm" else SPOT_ORDER_LIMITS
@@ -260,7 +253,8 @@ class Binance(Venue):
                 account.order_counts[key] = account.order_counts.get(key, 0) + units.get(key[1], 1)
                 if fills:
                     account.order_counts[("filled", *key)] = 1
-            return {f"X-MBX-ORDER-COUNT-{key[1]}": str(account.order_counts[key]) for key in counts}
+            reported = {f"X-MBX-ORDER-COUNT-{key[1]}": str(account.order_counts[key]) for key in counts}
+        return json_response(200, answer, reported)
 
     def api_restrictions(self, req: SimRequest, account: Account | None) -> SimResponse:
         assert account is not None

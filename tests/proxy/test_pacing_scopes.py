@@ -31,6 +31,11 @@ def prepared(exchange: str, path: str) -> Prepared:
     return Prepared(adapter, UpstreamRequest("GET", path), origin, "read", CLIENT, CREDENTIAL, None)
 
 
+def binance_order(path: str, method: str = "POST") -> Prepared:
+    """A trading request to Binance: a new order unless it is a cancel."""
+    return prepared("binance", path)._replace(request=UpstreamRequest(method, path), access="trade")
+
+
 def ip_budgets(request: Prepared) -> list[tuple[str, int]]:
     return [(b.key, b.limit) for b in pacing.budgets(request) if b.key.startswith("ip:")]
 
@@ -116,8 +121,7 @@ def test_orders_still_on_their_way_count_on_top_of_binances_report() -> None:
     its report sets signvault's count to it plus the orders still in flight; once all are answered,
     to the exchange's alone (here 1: the others filled)."""
     limiter = Limiter(MemoryWindows(wall=lambda: 86400.0 * 20_000 + 5))  # 5 s into a 10 s interval
-    order = prepared("binance", "/api/v3/order")._replace(request=UpstreamRequest("POST", "/api/v3/order"),
-                                                          access="trade")
+    order = binance_order("/api/v3/order")
     answer = ExchangeResponse(200, [(b"x-mbx-order-count-10s", b"1"), (b"x-mbx-order-count-1d", b"1")], b"{}")
 
     async def scenario() -> None:
@@ -138,8 +142,7 @@ def test_a_report_on_an_earlier_order_answered_late_does_not_lower_the_count() -
     """A then B sent; B's answer (which counts A) comes first. A's, which may not count B, comes
     after: it must not take B off."""
     limiter = Limiter(MemoryWindows(wall=lambda: 86400.0 * 20_000 + 5))
-    order = prepared("binance", "/api/v3/order")._replace(request=UpstreamRequest("POST", "/api/v3/order"),
-                                                          access="trade")
+    order = binance_order("/api/v3/order")
 
     def answer(count: int) -> ExchangeResponse:
         return ExchangeResponse(200, [(b"x-mbx-order-count-10s", str(count).encode())], b"{}")
@@ -159,16 +162,12 @@ def test_a_report_on_an_earlier_order_answered_late_does_not_lower_the_count() -
     asyncio.run(scenario())
 
 
-def binance_order(path: str) -> Prepared:
-    return prepared("binance", path)._replace(request=UpstreamRequest("POST", path), access="trade")
-
-
 @pytest.mark.parametrize(("path", "units"), [("/api/v3/orderList/otoco", 3), ("/api/v3/orderList/oco", 2),
                                              ("/api/v3/order/oco", 2), ("/sapi/v1/margin/order/oto", 2),
                                              ("/api/v3/orderList/opo", 2), ("/api/v3/orderList/opoco", 3)])
 def test_an_order_list_spends_as_many_orders_as_binance_counts_in_it(path: str, units: int) -> None:
-    """An OCO or OTO list adds 2 to Binance's unfilled order count and an OTOCO 3 (the endpoints'
-    "Unfilled Order Count"): 90 of spot's 100 per 10 s hold 90 // units lists, not 90."""
+    """An OCO, OTO or OPO list adds 2 to Binance's unfilled order count and an OTOCO or OPOCO 3 (the
+    endpoints' "Unfilled Order Count"): 90 of spot's 100 per 10 s hold 90 // units lists, not 90."""
     limiter = Limiter(MemoryWindows(wall=lambda: 86400.0 * 20_000 + 5))
 
     async def scenario() -> None:
@@ -181,8 +180,7 @@ def test_an_order_list_spends_as_many_orders_as_binance_counts_in_it(path: str, 
 def test_a_futures_batch_counts_five_orders_in_ten_seconds_and_one_in_the_minute(method: str) -> None:
     """/fapi/v1/batchOrders, placing (POST) or modifying (PUT) up to five orders: 5 on the 10 s order
     count, 1 on the minute's, 5 of the IP's weight."""
-    batch = binance_order("/fapi/v1/batchOrders")
-    batch = batch._replace(request=batch.request._replace(method=method))
+    batch = binance_order("/fapi/v1/batchOrders", method)
     assert [(b.key, b.limit, b.cost) for b in pacing.budgets(batch) if b.key.startswith(("orders:", "ip:"))] == [
         ("ip:binance@fapi.binance.com:60s", 2160, 5), ("orders:c1@usdm:10s", 270, 5), ("orders:c1@usdm:60s", 1080, 1)]
     limiter = Limiter(MemoryWindows(wall=lambda: 86400.0 * 20_000 + 5))
@@ -223,7 +221,7 @@ def test_an_order_list_in_flight_counts_all_its_orders_on_top_of_binances_report
                                               ("PUT", "/api/v3/order/amend/keepPriority")])
 def test_requests_binance_counts_no_order_for_pass_a_full_order_count(method: str, path: str) -> None:
     limiter = Limiter(MemoryWindows(wall=lambda: 86400.0 * 20_000 + 5))
-    free = prepared("binance", path)._replace(request=UpstreamRequest(method, path), access="trade")
+    free = binance_order(path, method)
 
     async def scenario() -> None:
         assert len(await admitted(limiter, binance_order("/api/v3/order"), 100)) == 90
